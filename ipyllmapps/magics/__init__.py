@@ -1,0 +1,5 @@
+"""Thin IPython magics: parse the line, call models/ and the manager, render."""
+
+MAGIC_CLASSES = [
+    "ipyllmapps.magics.models:ModelsMagics",
+]

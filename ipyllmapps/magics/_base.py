@@ -1,0 +1,78 @@
+"""What every magics class shares: the settings, the manager, storing results."""
+
+import shlex
+
+from IPython.core.magic import Magics, magics_class
+
+from ipyllmapps.errors import UserError
+
+
+@magics_class
+class AppMagics(Magics):
+    """Base class of the ipyllmapps magics.
+
+    Parameters
+    ----------
+    shell : IPython.core.interactiveshell.InteractiveShell
+    extension : ipyllmapps._extension.Extension
+        Gives the settings (``config_obj``) and the model manager.
+    """
+
+    def __init__(self, shell, extension):
+        super().__init__(shell)
+        self.extension = extension
+
+    @property
+    def config_obj(self):
+        return self.extension.config
+
+    @property
+    def manager(self):
+        return self.extension.manager
+
+    def store(self, name, records):
+        """Put ``records`` in the user's variable ``name`` (a DataFrame if pandas is there)."""
+        if not name:
+            return
+        if not name.isidentifier():
+            raise UserError(f"`-o {name}` is not a variable name: use `-o results`.")
+        self.shell.user_ns[name] = as_table(records)
+
+
+def as_table(records):
+    """Return records as a pandas DataFrame when pandas is installed."""
+    try:
+        import pandas
+    except ImportError:
+        return list(records)
+    return pandas.DataFrame(list(records))
+
+
+def parse(magic_function, line):
+    """Parse a magic's line with its ``magic_arguments``, as one-line errors.
+
+    A stray quote, an unknown flag or a missing value raise :class:`UserError`
+    naming the problem and the magic's usage; ``--help`` prints the magic's
+    documentation and returns ``None``.
+    """
+    from IPython.core.magic_arguments import parse_argstring
+
+    try:
+        tokens = shlex.split(line)
+    except ValueError as exc:
+        raise UserError(f"{exc} in `{line.strip()}`: close the quote or remove it.") from None
+    if "--help" in tokens or "-h" in tokens:
+        print(magic_function.__doc__)
+        return None
+    try:
+        return parse_argstring(magic_function, line)
+    except Exception as exc:  # argparse's UsageError
+        raise UserError(f"{exc}. Usage: `{usage_line(magic_function)}`") from None
+
+
+def usage_line(magic_function):
+    """The ``%magic [-flags] ...`` usage line IPython adds to a magic's docstring."""
+    for text in (magic_function.__doc__ or "").splitlines():
+        if text.strip().startswith("%"):
+            return " ".join(text.split())
+    return magic_function.__name__

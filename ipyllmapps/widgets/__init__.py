@@ -1,0 +1,1 @@
+"""ipywidgets views of the applications' results. Nothing here imports torch."""
