@@ -2,4 +2,5 @@
 
 MAGIC_CLASSES = [
     "ipyllmapps.magics.models:ModelsMagics",
+    "ipyllmapps.magics.finetune:FinetuneMagics",
 ]

@@ -1,6 +1,6 @@
 """``%models``: list, load, unload, pin and move the kernel's models."""
 
-from IPython.core.magic import line_magic, magics_class
+from IPython.core.magic import line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from ipyllmapps.errors import UserError, user_errors
@@ -26,6 +26,7 @@ class ModelsMagics(AppMagics):
     @argument("--dtype", help="dtype for `load`: float32, float16, bfloat16")
     @argument("--all", action="store_true", help="with `unload`: every model")
     @argument("-o", "--out", help="store the table of models in this variable")
+    @no_var_expand
     @line_magic
     @user_errors
     def models(self, line):
