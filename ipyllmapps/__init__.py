@@ -5,6 +5,12 @@ cheap on purpose: torch, transformers and tensorflow are imported only by the
 first magic that needs them.
 """
 
+# The subpackage ipyllmapps.manager is imported first, so that the function
+# manager() defined below is what the name means on this package; importing a
+# submodule later (``from ipyllmapps.manager import memory``) does not rebind it.
+# The subpackage imports nothing heavy.
+from ipyllmapps import manager as _manager_package  # noqa: F401
+
 __version__ = "0.1.0"
 
 _running = None  # the running Extension, set by load_ipython_extension

@@ -3,4 +3,5 @@
 MAGIC_CLASSES = [
     "ipyllmapps.magics.models:ModelsMagics",
     "ipyllmapps.magics.finetune:FinetuneMagics",
+    "ipyllmapps.magics.classify:ClassifyMagics",
 ]

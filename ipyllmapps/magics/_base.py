@@ -55,8 +55,6 @@ def parse(magic_function, line):
     naming the problem and the magic's usage; ``--help`` prints the magic's
     documentation and returns ``None``.
     """
-    from IPython.core.magic_arguments import parse_argstring
-
     try:
         tokens = shlex.split(line)
     except ValueError as exc:
@@ -65,7 +63,7 @@ def parse(magic_function, line):
         print(magic_function.__doc__)
         return None
     try:
-        return parse_argstring(magic_function, line)
+        return magic_function.parser.parse_args(tokens)
     except Exception as exc:  # argparse's UsageError
         raise UserError(f"{exc}. Usage: `{usage_line(magic_function)}`") from None
 

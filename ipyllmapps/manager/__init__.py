@@ -13,6 +13,7 @@ import warnings
 import weakref
 from dataclasses import dataclass, field
 
+from ipyllmapps.config import _DEVICE
 from ipyllmapps.errors import UserError, format_size, parse_size
 from ipyllmapps.manager import memory, release
 from ipyllmapps.manager.bundle import Bundle
@@ -32,7 +33,7 @@ class ModelKey:
     dtype: str
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class LoadedModel:
     """One model held by the manager."""
 
@@ -52,6 +53,10 @@ class LoadedModel:
     @property
     def device(self):
         return self.key.device
+
+    def __repr__(self):
+        return (f"<LoadedModel {self.name!r}: {self.key.task} on {self.key.device}, "
+                f"{format_size(self.nbytes)}>")
 
     def record(self):
         """Describe this model in plain Python (no reference to the weights)."""
@@ -265,6 +270,8 @@ class ModelManager:
             return "cuda:0" if _cuda_available() else "cpu"
         if device == "cuda":
             device = "cuda:0"
+        if not _DEVICE.match(device):
+            raise UserError(f"`{device}` is not a device: use `cpu`, `cuda` or `cuda:0`.")
         if device.startswith("cuda") and not _cuda_available():
             raise UserError(
                 f"`{device}` was asked for but this kernel sees no GPU: use `--device cpu`."
