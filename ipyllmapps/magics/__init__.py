@@ -3,5 +3,7 @@
 MAGIC_CLASSES = [
     "ipyllmapps.magics.models:ModelsMagics",
     "ipyllmapps.magics.finetune:FinetuneMagics",
+    "ipyllmapps.magics.speech:SpeechMagics",
+    "ipyllmapps.magics.gan:GanMagics",
     "ipyllmapps.magics.classify:ClassifyMagics",
 ]

@@ -4,8 +4,6 @@ import ctypes
 import gc
 import sys
 
-import psutil
-
 
 def measure(bundle):
     """Return ``(num_parameters, nbytes)`` of the weights a bundle holds.
@@ -51,12 +49,16 @@ def device_memory(device):
         import torch
 
         return torch.cuda.mem_get_info(torch.device(device))
+    import psutil
+
     vm = psutil.virtual_memory()
     return vm.available, vm.total
 
 
 def process_rss():
     """Resident memory of this process, in bytes."""
+    import psutil
+
     return psutil.Process().memory_info().rss
 
 

@@ -376,17 +376,25 @@ def _npz(path, size):
 
 def _scaled(images, size):
     """Resize ``(N, H, W, C)`` images in [0, 1] to ``size`` and move to [-1, 1]."""
+    height, width = images.shape[1:3]
+    if (height, width) != (size, size):
+        rows, cols = _resize_matrix(height, size), _resize_matrix(width, size)
+        # bicubic resampling is separable: resized = rows @ image @ cols.T
+        images = np.clip(np.einsum("ah,nhwc,bw->nabc", rows, images, cols), 0.0, 1.0)
+    return _to_range(images.astype(np.float32))
+
+
+def _resize_matrix(length, size):
+    """The ``(size, length)`` matrix of PIL's bicubic resampling along one axis."""
     from PIL import Image
 
-    if images.shape[1:3] != (size, size):
-        resized = np.empty(images.shape[:1] + (size, size) + images.shape[3:], np.float32)
-        for i, image in enumerate(images):
-            for c in range(image.shape[-1]):
-                plane = Image.fromarray(np.ascontiguousarray(image[..., c]), mode="F")
-                plane = plane.resize((size, size), Image.Resampling.BICUBIC)
-                resized[i, ..., c] = np.asarray(plane)
-        images = np.clip(resized, 0.0, 1.0)
-    return _to_range(images)
+    matrix = np.empty((size, length), np.float32)
+    for j in range(length):
+        basis = np.zeros((length, 1), np.float32)
+        basis[j] = 1.0
+        column = Image.fromarray(basis, mode="F").resize((1, size), Image.Resampling.BICUBIC)
+        matrix[:, j] = np.asarray(column)[:, 0]
+    return matrix
 
 
 def _to_range(images):
@@ -395,6 +403,12 @@ def _to_range(images):
 
 
 # -- training --------------------------------------------------------------
+
+
+def steps_per_epoch(count, batch_size, steps=None):
+    """Batches in one epoch: the whole data set once, or ``steps`` if fewer."""
+    whole = max(1, count // batch_size)
+    return min(whole, steps) if steps else whole
 
 
 def new_config(data, *, latent=100, width=32, name="gan", source="", backend="torch"):
@@ -448,8 +462,7 @@ def train(data, config, *, epochs, batch_size=64, lr=2e-4, steps=None, device="c
     images = torch.from_numpy(data)
     order = torch.Generator().manual_seed(seed)
     fixed = latents(CHUNK, config["latent"], seed=0)
-    per_epoch = max(1, len(images) // batch_size)
-    per_epoch = min(per_epoch, steps) if steps else per_epoch
+    per_epoch = steps_per_epoch(len(images), batch_size, steps)
 
     def run_epoch(epoch):
         generator.train()
