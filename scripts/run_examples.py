@@ -8,7 +8,7 @@ Usage::
 Each notebook runs top to bottom in a fresh ``python3`` kernel of this
 interpreter, with ``HF_HUB_OFFLINE=1``. The executed notebook and an HTML export
 (without widget state, so what shows is the text / HTML / PNG fallback every
-ipyllmapps output carries) are written to ``--out``. ``--quick`` sets
+ipyllmapps output carries, readable offline) are written to ``--out``. ``--quick`` sets
 ``IPYLLMAPPS_QUICK=1`` so that training cells run only a few steps. The exit
 status is non-zero if any cell raised or printed an error.
 """
@@ -45,7 +45,6 @@ def run_notebook(path, out_dir, timeout):
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
-    from nbconvert import HTMLExporter
 
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
@@ -64,12 +63,27 @@ def run_notebook(path, out_dir, timeout):
 
     executed = out_dir / path.name
     nbformat.write(notebook, executed)
-    html, _ = HTMLExporter().from_notebook_node(notebook)
-    executed.with_suffix(".html").write_text(html, encoding="utf-8")
+    executed.with_suffix(".html").write_text(export_html(notebook), encoding="utf-8")
     seconds = time.monotonic() - started
     print(f"{path}: {'ok' if ok else 'FAILED'} in {seconds:.0f}s -> {executed}, "
           f"{executed.with_suffix('.html')}")
     return ok
+
+
+def export_html(notebook):
+    """HTML of the notebook without widget state: each output's fallback shows.
+
+    The widget state would make the page fetch the widget manager's JavaScript
+    from the web; the fallbacks read offline and in any browser.
+    """
+    import copy
+
+    from nbconvert import HTMLExporter
+
+    static = copy.deepcopy(notebook)
+    static.metadata.pop("widgets", None)
+    html, _ = HTMLExporter().from_notebook_node(static)
+    return html
 
 
 def error_outputs(notebook):

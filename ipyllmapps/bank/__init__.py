@@ -77,7 +77,7 @@ class Bank:
         return self._by_id[key]
 
     def describe_ids(self):
-        """Say which ids exist, like ``questions are `q1`-`q20`, problems `p1`-`p5```."""
+        """Say which ids exist: ``questions are `q1`-`q20`, problems are ...``."""
         parts = []
         for kind, items in (("questions", self.questions), ("problems", self.problems)):
             if items:
@@ -127,11 +127,13 @@ def load_bank(lang="en", path=None):
     try:
         text = file.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        raise UserError(f"`{path}` is not UTF-8 text: save it as UTF-8 Markdown.") from None
+        raise UserError(
+            f"`{path}` is not UTF-8 text: save it as UTF-8 Markdown."
+        ) from None
     return Bank(parse_bank(text, source=file.name), lang, path=str(file))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _bundled(lang):
     text = resources.files(__name__).joinpath(f"{lang}.md").read_text(encoding="utf-8")
     return Bank(parse_bank(text, source=f"{lang}.md"), lang)

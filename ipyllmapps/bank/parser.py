@@ -90,8 +90,12 @@ class Item:
 
     def summary(self):
         """Describe the item in a few plain fields (for lists and the sidebar)."""
-        return {"id": self.id, "title": self.title, "topic": self.topic,
-                "kind": self.kind}
+        return {
+            "id": self.id,
+            "title": self.title,
+            "topic": self.topic,
+            "kind": self.kind,
+        }
 
 
 def parse_bank(text, source="<bank>"):
@@ -110,7 +114,8 @@ def parse_bank(text, source="<bank>"):
 
     Examples
     --------
-    >>> items = parse_bank("#### 1. Hi\\n**Question:** Why?\\n**Answer:**\\n- because\\n")
+    >>> text = "#### 1. Hi\\n**Question:** Why?\\n**Answer:**\\n- because\\n"
+    >>> items = parse_bank(text)
     >>> items[0].id, items[0].key_points
     ('q1', ['because'])
     """
@@ -128,7 +133,9 @@ class _Parser:
         self.chinese = False
 
     def run(self, lines):
-        self.chinese = any(line.lstrip().startswith(("**题目", "**答案")) for line in lines)
+        self.chinese = any(
+            line.lstrip().startswith(("**题目", "**答案")) for line in lines
+        )
         for number, line in enumerate(lines, start=1):
             self._line(number, line)
         self._finish(len(lines) + 1)
@@ -188,12 +195,20 @@ class _Parser:
         if item_number < 1 or any(i.id == item_id for i in self.items):
             raise self._error(
                 number,
-                f"item number {item_number} is {'used twice' if item_number else 'zero'}"
+                f"item number {item_number} is "
+                f"{'used twice' if item_number else 'zero'}"
                 f" among the {self.kind}s: number them 1, 2, 3, ...",
             )
-        self.current = {"id": item_id, "number": item_number, "line": number,
-                        "title": match.group("title").strip(), "question": [],
-                        "topic": [], "answer": [], "explanation": []}
+        self.current = {
+            "id": item_id,
+            "number": item_number,
+            "line": number,
+            "title": match.group("title").strip(),
+            "question": [],
+            "topic": [],
+            "answer": [],
+            "explanation": [],
+        }
         self.part = None
 
     def _open_part(self, number, name, rest):
@@ -239,14 +254,21 @@ class _Parser:
                     f"{name}: add `{self._label(name)} ...` below its heading",
                 )
         answer = _join(item["answer"])
-        self.items.append(Item(
-            id=item["id"], number=item["number"], kind=self.kind,
-            title=item["title"], question=_join(item["question"]), answer=answer,
-            explanation=_join(item["explanation"]),
-            topic=_join(item["topic"]) or DEFAULT_TOPIC,
-            key_points=key_points(answer), magics=code_blocks(answer),
-            line=item["line"],
-        ))
+        self.items.append(
+            Item(
+                id=item["id"],
+                number=item["number"],
+                kind=self.kind,
+                title=item["title"],
+                question=_join(item["question"]),
+                answer=answer,
+                explanation=_join(item["explanation"]),
+                topic=_join(item["topic"]) or DEFAULT_TOPIC,
+                key_points=key_points(answer),
+                magics=code_blocks(answer),
+                line=item["line"],
+            )
+        )
 
     def _label(self, name):
         """The label to suggest, in the language the bank's labels use."""

@@ -11,8 +11,8 @@ def torch_dtype(dtype):
     """The torch dtype named by an ipyllmapps dtype string."""
     import torch
 
-    return {"float32": torch.float32, "float16": torch.float16,
-            "bfloat16": torch.bfloat16}[dtype]
+    return {"auto": torch.float32, "float32": torch.float32,
+            "float16": torch.float16, "bfloat16": torch.bfloat16}[dtype]
 
 
 def from_pretrained(cls, source, *, offline, task, **kwargs):

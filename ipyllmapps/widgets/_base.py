@@ -3,6 +3,7 @@
 import base64
 import html as _html
 import io
+import traceback
 
 from IPython.display import display
 
@@ -58,10 +59,13 @@ def bar_html(label, score, width=160):
 
 
 def run_guarded(output, button, action):
-    """Run a button callback inside ``output``, disabling the button meanwhile.
+    """Run a button callback, disabling the button while it works.
 
-    An error raised by ``action`` is shown under the widget (in ``output``), not
-    in whatever cell happens to run now; a user mistake as one line.
+    Whatever ``action`` prints or displays goes to ``output`` (under a kernel),
+    and so does any error it raises: a user mistake as one line, a bug as its
+    traceback. Errors are written into ``output`` directly, so they land under
+    this widget whether or not a kernel routes the output, never in whatever
+    cell happens to run now.
     """
     from ipyllmapps.errors import UserError
 
@@ -71,6 +75,8 @@ def run_guarded(output, button, action):
             try:
                 action()
             except UserError as exc:
-                print(f"UsageError: {exc}")
+                output.append_stderr(f"UsageError: {exc}\n")
+            except Exception:
+                output.append_stderr(traceback.format_exc())
     finally:
         button.disabled = False
