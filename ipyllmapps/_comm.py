@@ -9,9 +9,9 @@ The sidebar opens a comm to this target and may send only these requests::
     {"action": "bank", "lang": "en"}
 
 The kernel answers each with ``{"type": "state", ...}`` (models and devices),
-``{"type": "bank", "items": [...]}`` or ``{"type": "error", "message": ...}``, and
-sends a fresh ``state`` after every change the manager makes, whichever cell
-or button caused it.
+``{"type": "bank", "items": [...]}`` or ``{"type": "error", "message": ...,
+"action": ...}`` naming the request that failed, and sends a fresh ``state``
+after every change the manager makes, whichever cell or button caused it.
 """
 
 import logging
@@ -63,9 +63,9 @@ class ModelsChannel:
             elif action == "move":
                 manager.move(name, request.get("device"))
             else:
-                return {"type": "error", "message": f"unknown request `{action}`"}
+                return _error(action, f"unknown request `{action}`")
         except UserError as exc:
-            return {"type": "error", "message": str(exc)}
+            return _error(action, str(exc))
         return self.state()
 
     def _open(self, comm, open_msg):
@@ -73,7 +73,15 @@ class ModelsChannel:
 
         @comm.on_msg
         def _received(msg):
-            comm.send(self.handle(msg["content"]["data"] or {}))
+            request = msg["content"]["data"]
+            if not isinstance(request, dict):
+                request = {}
+            try:
+                reply = self.handle(request)
+            except Exception as exc:  # a bug: keep its traceback, tell the sidebar
+                log.exception("ipyllmapps sidebar request %r failed", request)
+                reply = _error(request.get("action"), f"{type(exc).__name__}: {exc}")
+            comm.send(reply)
 
         @comm.on_close
         def _closed(msg):
@@ -99,6 +107,10 @@ def _comm_manager(shell):
     except ImportError:
         return None
     return get_comm_manager()
+
+
+def _error(action, message):
+    return {"type": "error", "message": message, "action": action}
 
 
 def _bank_items(lang):

@@ -53,8 +53,9 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         for name, voice, sentence in CLIPS:
             raw = Path(tmp) / f"{name}.wav"
-            subprocess.run([flite, "-voice", voice, "-t", sentence, "-o", str(raw)],
-                           check=True)
+            subprocess.run(
+                [flite, "-voice", voice, "-t", sentence, "-o", str(raw)], check=True
+            )
             audio, rate = sf.read(raw, dtype="int16")
             audio = _trim(audio, rate)
             sf.write(args.out / f"{name}.wav", audio, rate, subtype="PCM_16")

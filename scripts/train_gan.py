@@ -30,8 +30,12 @@ def main(argv=None):
     parser.add_argument("--latent", type=int, default=100)
     parser.add_argument("--width", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", default=str(ROOT / "ipyllmapps" / "data" / "digits-dcgan.safetensors"))
-    parser.add_argument("--grid", default="digits-dcgan.png", help="PNG of 64 samples (seed 0)")
+    parser.add_argument(
+        "--out", default=str(ROOT / "ipyllmapps" / "data" / "digits-dcgan.safetensors")
+    )
+    parser.add_argument(
+        "--grid", default="digits-dcgan.png", help="PNG of 64 samples (seed 0)"
+    )
     args = parser.parse_args(argv)
 
     import torch
@@ -41,16 +45,27 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     torch.use_deterministic_algorithms(True)
     data = gan.load_data("digits")
-    config = gan.new_config(data, latent=args.latent, width=args.width,
-                            name="digits-dcgan", source="digits")
+    config = gan.new_config(
+        data, latent=args.latent, width=args.width, name="digits-dcgan", source="digits"
+    )
     started = time.monotonic()
 
     def report(epoch, metrics, images):
-        print(f"epoch {epoch:3d}  g_loss {metrics['g_loss']:.3f}  "
-              f"d_loss {metrics['d_loss']:.3f}  {time.monotonic() - started:.0f}s", flush=True)
+        print(
+            f"epoch {epoch:3d}  g_loss {metrics['g_loss']:.3f}  "
+            f"d_loss {metrics['d_loss']:.3f}  {time.monotonic() - started:.0f}s",
+            flush=True,
+        )
 
-    bundle, _ = gan.train(data, config, epochs=args.epochs, batch_size=args.batch_size,
-                          lr=args.lr, seed=SEED, on_epoch=report)
+    bundle, _ = gan.train(
+        data,
+        config,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=SEED,
+        on_epoch=report,
+    )
     path = gan.save(bundle, args.out)
     print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KB)")
 

@@ -120,3 +120,25 @@ class Factory:
         Wav2Vec2ForCTC(config).eval().save_pretrained(folder)
         processor.save_pretrained(folder)
         return folder
+
+    def dcgan_generator(self, name="tiny-dcgan.safetensors", latent=16, width=8, size=28,
+                        channels=1, seed=0):
+        """A random DCGAN generator saved as ``%gan_train --save`` saves one.
+
+        One batch runs through it in training mode first, so its batch-norm
+        running statistics are not the defaults and eval mode really differs
+        from batch statistics.
+        """
+        import torch
+
+        from ipyllmapps.models import gan
+
+        config = {"latent": latent, "channels": channels, "size": size, "width": width,
+                  "data": "random", "name": name, "backend": "torch", "epochs": 0}
+        torch.manual_seed(seed)
+        generator = gan.build_generator(config).train()
+        with torch.no_grad():
+            generator(torch.randn(64, latent) * 2 + 0.5)
+        path = self.root / name
+        gan.save(gan.GanBundle(model=generator.eval(), config=config), path)
+        return path

@@ -104,8 +104,11 @@ def test_estimate_refuses_before_evicting(manager):
     assert [r["name"] for r in manager.list()] == ["small"]
 
 
-def test_switching_model_frees_the_previous_one_first(manager):
+def test_switching_model_frees_the_previous_one_first(manager, tmp_path):
     """Case M3: one model of a task at a time, so peak memory is about one model."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir()
+    two.mkdir()
     seen = []
 
     def load(source, *, device, dtype, offline):
@@ -113,10 +116,33 @@ def test_switching_model_frees_the_previous_one_first(manager):
         return linear_loader(8)(source, device=device, dtype=dtype, offline=offline)
 
     for _ in range(5):
-        manager.load("one", "classify", load)
-    manager.load("two", "classify", load)
+        manager.load(str(one), "classify", load)
+    manager.load(str(two), "classify", load)
     assert seen == [0, 0]  # nothing held while "two" loaded
     assert [r["name"] for r in manager.list()] == ["two"]
+
+
+def test_a_source_that_is_not_there_evicts_nothing(manager, tmp_path):
+    (tmp_path / "one").mkdir()
+    manager.load(str(tmp_path / "one"), "classify", linear_loader(1))
+
+    def missing(source, *, device, dtype, offline):
+        raise UserError(f"No file or folder `{source}`: check the path.")
+
+    with pytest.raises(UserError):
+        manager.load(str(tmp_path / "typo"), "classify", missing)
+    assert [r["name"] for r in manager.list()] == ["one"]
+
+
+def test_trained_models_start_pinned(manager, tmp_path):
+    from ipyllmapps.manager import Bundle
+    import torch
+
+    manager.register("mine", Bundle(model=torch.nn.Linear(4, 4)), "classify")
+    (tmp_path / "other").mkdir()
+    manager.load(str(tmp_path / "other"), "classify", linear_loader(1))
+    assert sorted(r["name"] for r in manager.list()) == ["mine", "other"]
+    assert manager.get("mine").pinned
 
 
 def test_failed_load_leaves_nothing(manager):

@@ -19,19 +19,37 @@ class GanMagics(AppMagics):
     """The ``%gan_sample`` and ``%gan_train`` magics."""
 
     @magic_arguments()
-    @argument("count", nargs="?", type=int, default=16,
-              help="how many images to draw (default: 16)")
-    @argument("-m", "--model",
-              help="generator: `digits-dcgan` (bundled), a name from `%%gan_train`, "
-              "a `.safetensors` or a `.keras` file (default: LLMApps.gan_model)")
-    @argument("--seed", type=int,
-              help="random seed; the same seed gives the same images (default: random)")
+    @argument(
+        "count",
+        nargs="?",
+        type=int,
+        default=16,
+        help="how many images to draw (default: 16)",
+    )
+    @argument(
+        "-m",
+        "--model",
+        help="generator: `digits-dcgan` (bundled), a name from `%%gan_train`, "
+        "a `.safetensors` or a `.keras` file (default: LLMApps.gan_model)",
+    )
+    @argument(
+        "--seed",
+        type=int,
+        help="random seed; the same seed gives the same images (default: random)",
+    )
     @argument("--nrow", type=int, help="images per row of the grid (default: square)")
     @argument("--save", metavar="PATH", help="also write the grid to this PNG file")
-    @argument("--explore", action="store_true",
-              help="show the latent explorer: two seeds and a slider between them")
-    @argument("-o", "--out", metavar="NAME",
-              help="store the images in this variable as a list of uint8 arrays")
+    @argument(
+        "--explore",
+        action="store_true",
+        help="show the latent explorer: two seeds and a slider between them",
+    )
+    @argument(
+        "-o",
+        "--out",
+        metavar="NAME",
+        help="store the images in this variable as a list of uint8 arrays",
+    )
     @no_var_expand
     @line_magic
     @user_errors
@@ -62,10 +80,14 @@ class GanMagics(AppMagics):
                 "like `%gan_sample 16`."
             )
         if args.nrow is not None and args.nrow < 1:
-            raise UserError(f"`--nrow {args.nrow}`: use a positive number, like `--nrow 4`.")
+            raise UserError(
+                f"`--nrow {args.nrow}`: use a positive number, like `--nrow 4`."
+            )
         if args.seed is not None and not 0 <= args.seed <= MAX_SEED:
-            raise UserError(f"`--seed {args.seed}`: use a whole number from 0 to "
-                            f"{MAX_SEED}, like `--seed 1`.")
+            raise UserError(
+                f"`--seed {args.seed}`: use a whole number from 0 to "
+                f"{MAX_SEED}, like `--seed 1`."
+            )
         if args.out is not None and not args.out.isidentifier():
             raise UserError(f"`-o {args.out}` is not a variable name: use `-o images`.")
         save = _png_path(args.save) if args.save else None
@@ -81,8 +103,10 @@ class GanMagics(AppMagics):
 
         if args.out:
             self.shell.user_ns[args.out] = images
-        text = (f"{args.count} sample(s) from `{entry.name}` "
-                f"({gan.describe(bundle.config)}), seed {seed}")
+        text = (
+            f"{args.count} sample(s) from `{entry.name}` "
+            f"({gan.describe(bundle.config)}), seed {seed}"
+        )
         if save is not None:
             text += f", saved to {save}"
         if args.explore:
@@ -93,24 +117,46 @@ class GanMagics(AppMagics):
             show_grid(render.png_bytes(picture), text)
 
     @magic_arguments()
-    @argument("--data", default="digits",
-              help="`digits` (default), `fashion-mnist`, a folder of images or FILE.npz")
+    @argument(
+        "--data",
+        default="digits",
+        help="`digits` (default), `fashion-mnist`, a folder of images or FILE.npz",
+    )
     @argument("--epochs", type=int, default=5, help="passes over the data (default: 5)")
-    @argument("--batch-size", type=int, default=64, help="images per step (default: 64)")
-    @argument("--lr", type=float, default=2e-4, help="Adam learning rate (default: 2e-4)")
+    @argument(
+        "--batch-size", type=int, default=64, help="images per step (default: 64)"
+    )
+    @argument(
+        "--lr", type=float, default=2e-4, help="Adam learning rate (default: 2e-4)"
+    )
     @argument("--latent", type=int, default=100, help="latent size (default: 100)")
-    @argument("--width", type=int, default=32,
-              help="feature maps of the last generator layer (default: 32)")
-    @argument("--size", type=int, choices=(28, 32, 64),
-              help="image side: 28 (default for digits, Fashion-MNIST) or 32 / 64 "
-              "(folders of colour images; default 32)")
+    @argument(
+        "--width",
+        type=int,
+        default=32,
+        help="feature maps of the last generator layer (default: 32)",
+    )
+    @argument(
+        "--size",
+        type=int,
+        choices=(28, 32, 64),
+        help="image side: 28 (default for digits, Fashion-MNIST) or 32 / 64 "
+        "(folders of colour images; default 32)",
+    )
     @argument("--steps", type=int, help="stop each epoch after this many steps")
     @argument("--seed", type=int, default=0, help="random seed (default: 0)")
     @argument("--name", help="name of the trained generator (default: DATA-gan)")
-    @argument("--save", metavar="PATH",
-              help="write the generator to PATH (.safetensors, or .keras for Keras)")
-    @argument("--backend", choices=("torch", "keras"), default="torch",
-              help="train with torch (default) or with Keras 3 on TensorFlow")
+    @argument(
+        "--save",
+        metavar="PATH",
+        help="write the generator to PATH (.safetensors, or .keras for Keras)",
+    )
+    @argument(
+        "--backend",
+        choices=("torch", "keras"),
+        default="torch",
+        help="train with torch (default) or with Keras 3 on TensorFlow",
+    )
     @no_var_expand
     @line_magic
     @user_errors
@@ -141,10 +187,14 @@ class GanMagics(AppMagics):
         _check_positive(args, "latent", "--latent 100")
         _check_positive(args, "steps", "--steps 10")
         if args.batch_size < 2:
-            raise UserError(f"`--batch-size {args.batch_size}`: batch norm needs at least "
-                            "2 images a step, like `--batch-size 64`.")
+            raise UserError(
+                f"`--batch-size {args.batch_size}`: batch norm needs at least "
+                "2 images a step, like `--batch-size 64`."
+            )
         if args.width < 4:
-            raise UserError(f"`--width {args.width}`: use at least 4, like `--width 32`.")
+            raise UserError(
+                f"`--width {args.width}`: use at least 4, like `--width 32`."
+            )
         if args.lr <= 0:
             raise UserError(f"`--lr {args.lr}`: use a positive rate, like `--lr 2e-4`.")
         if args.save:
@@ -152,8 +202,14 @@ class GanMagics(AppMagics):
 
         data = gan.load_data(args.data, args.size)
         name = args.name or f"{Path(args.data.rstrip('/')).stem}-gan"
-        config = gan.new_config(data, latent=args.latent, width=args.width, name=name,
-                                source=args.data, backend=args.backend)
+        config = gan.new_config(
+            data,
+            latent=args.latent,
+            width=args.width,
+            name=name,
+            source=args.data,
+            backend=args.backend,
+        )
         per_epoch = gan.steps_per_epoch(len(data), args.batch_size, args.steps)
         title = f"DCGAN ({args.backend}) on {args.data}, {gan.describe(config)}"
         view = TrainingView(title, per_epoch * args.epochs).show()
@@ -172,8 +228,15 @@ class GanMagics(AppMagics):
             trainer = gan
             device = {"device": self.manager.resolve_device(None)}
         bundle, result = trainer.train(
-            data, config, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-            steps=args.steps, seed=args.seed, on_step=view.step, on_epoch=on_epoch,
+            data,
+            config,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            steps=args.steps,
+            seed=args.seed,
+            on_step=view.step,
+            on_epoch=on_epoch,
             **device,
         )
 
@@ -181,8 +244,10 @@ class GanMagics(AppMagics):
             view.finish("stopped before the first epoch finished; nothing was kept")
             return
         self.manager.register(name, bundle, "gan", source=f"gan_train:{args.data}")
-        summary = (f"{len(result.epochs)} epoch(s), g_loss {result.last['g_loss']:.3f}, "
-                   f"d_loss {result.last['d_loss']:.3f}")
+        summary = (
+            f"{len(result.epochs)} epoch(s), g_loss {result.last['g_loss']:.3f}, "
+            f"d_loss {result.last['d_loss']:.3f}"
+        )
         if result.interrupted:
             summary += " (interrupted: the last finished epoch is kept)"
         if args.save:
@@ -194,7 +259,11 @@ class GanMagics(AppMagics):
         from ipyllmapps.models import BUNDLED
 
         source = model or self.config_obj.gan_model
-        if source in self.manager or source in BUNDLED or Path(source).expanduser().is_file():
+        if (
+            source in self.manager
+            or source in BUNDLED
+            or Path(source).expanduser().is_file()
+        ):
             return source
         trained = [r["name"] for r in self.manager.list() if r["task"] == "gan"]
         offer = ", ".join(f"`{n}`" for n in ["digits-dcgan", *trained])

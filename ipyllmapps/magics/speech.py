@@ -7,6 +7,8 @@ from IPython.core.magic_arguments import argument, magic_arguments
 
 from ipyllmapps.errors import UserError, user_errors
 from ipyllmapps.magics._base import AppMagics, parse
+from ipyllmapps.models import speech as model
+from ipyllmapps.widgets.speech import Progress, TranscriptView
 
 LONG_AUDIO = 30.0  # seconds; longer clips show a progress bar while decoding
 _PATTERN = set("*?[")
@@ -17,20 +19,42 @@ class SpeechMagics(AppMagics):
     """The ``%transcribe`` line magic."""
 
     @magic_arguments()
-    @argument("sources", nargs="*", help="audio files (wav, flac, ogg, mp3; m4a and "
-              "others with ffmpeg; wildcards like `clips/*.wav`), http(s) URLs, or "
-              "names of variables holding `(array, rate)` or an array")
-    @argument("-m", "--model", help="`whisper-tiny.en` (default, offline), a "
-              "CTranslate2 Whisper folder, or a transformers speech-recognition "
-              "model by hub id or folder")
-    @argument("--rate", type=int, help="sampling rate in Hz of a variable holding a "
-              "bare array (files and pairs carry their own)")
-    @argument("--timestamps", default="segment",
-              help="`segment` (default) or `word`: what gets start and end times")
-    @argument("--language", help="spoken language code like `fr` for multilingual "
-              "Whisper models (detected when omitted)")
-    @argument("-o", "--out", help="store one record per segment (source, start, end, "
-              "text, and words with `--timestamps word`) in this variable")
+    @argument(
+        "sources",
+        nargs="*",
+        help="audio files (wav, flac, ogg, mp3; m4a and "
+        "others with ffmpeg; wildcards like `clips/*.wav`), http(s) URLs, or "
+        "names of variables holding `(array, rate)` or an array",
+    )
+    @argument(
+        "-m",
+        "--model",
+        help="`whisper-tiny.en` (default, offline), a "
+        "CTranslate2 Whisper folder, or a transformers speech-recognition "
+        "model by hub id or folder",
+    )
+    @argument(
+        "--rate",
+        type=int,
+        help="sampling rate in Hz of a variable holding a "
+        "bare array (files and pairs carry their own)",
+    )
+    @argument(
+        "--timestamps",
+        default="segment",
+        help="`segment` (default) or `word`: what gets start and end times",
+    )
+    @argument(
+        "--language",
+        help="spoken language code like `fr` for multilingual "
+        "Whisper models (detected when omitted)",
+    )
+    @argument(
+        "-o",
+        "--out",
+        help="store one record per segment (source, start, end, "
+        "text, and words with `--timestamps word`) in this variable",
+    )
     @no_var_expand
     @line_magic
     @user_errors
@@ -66,18 +90,13 @@ class SpeechMagics(AppMagics):
                 "Name what to transcribe: `%transcribe speech.wav`, or a variable "
                 "like `%transcribe clip --rate 16000`."
             )
-        if args.timestamps not in ("segment", "word"):
-            raise UserError(
-                f"`--timestamps {args.timestamps}` is not a choice: use `segment` "
-                "or `word`."
-            )
+        model.check_timestamps(args.timestamps)
 
-        from ipyllmapps.models import speech as model
-
-        clips = [(label, model.prepare(samples, rate))
-                 for label, samples, rate in self._read(args, model)]
+        clips = [
+            (label, model.prepare(samples, rate))
+            for label, samples, rate in self._read(args)
+        ]
         loaded = self.manager.load(args.model or self.config_obj.asr_model, "asr")
-        from ipyllmapps.widgets.speech import Progress, TranscriptView
 
         shown, records = [], []
         for label, audio in clips:
@@ -85,26 +104,32 @@ class SpeechMagics(AppMagics):
             if len(audio) / model.RATE > LONG_AUDIO:
                 progress = Progress(len(audio) / model.RATE, label)
             try:
-                result = model.transcribe(loaded.bundle, audio,
-                                          timestamps=args.timestamps,
-                                          language=args.language, progress=progress)
+                result = model.transcribe(
+                    loaded.bundle,
+                    audio,
+                    timestamps=args.timestamps,
+                    language=args.language,
+                    progress=progress,
+                )
             finally:
                 if progress is not None:
                     progress.close()
-            shown.append({"source": label, "audio": audio, "rate": model.RATE,
-                          "result": result})
+            shown.append(
+                {"source": label, "audio": audio, "rate": model.RATE, "result": result}
+            )
             records.extend(_records(label, result))
 
         self.store(args.out, records)
         TranscriptView(shown, title=loaded.name).show()
 
-    def _read(self, args, model):
+    def _read(self, args):
         """Yield ``(label, samples, rate)`` for every source on the line."""
         offline = self.config_obj.offline
         for token in args.sources:
             if token.isidentifier() and token in self.shell.user_ns:
-                samples, rate = model.read_audio(self.shell.user_ns[token],
-                                                 rate=args.rate, name=token)
+                samples, rate = model.read_audio(
+                    self.shell.user_ns[token], rate=args.rate, name=token
+                )
                 yield token, samples, rate
             elif token.startswith(("http://", "https://")):
                 samples, rate = model.read_audio(token, offline=offline)

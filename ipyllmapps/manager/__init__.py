@@ -136,7 +136,11 @@ class ModelManager:
         return entry
 
     def register(self, name, bundle, task, *, source=None):
-        """Hold a model built in this kernel (a fine-tuned one) under ``name``."""
+        """Hold a model built in this kernel (a fine-tuned one) under ``name``.
+
+        It cannot be loaded again from anywhere, so it starts pinned: neither
+        the budget nor ``models_per_task`` evicts it until it is unpinned.
+        """
         device = _device_of(bundle) or "cpu"
         key = ModelKey(source or name, task, device, "float32")
         with self._lock:
@@ -144,7 +148,7 @@ class ModelManager:
             if old is not None:
                 self._release(old)
             params, nbytes = memory.measure(bundle)
-            entry = LoadedModel(name, key, bundle, params, nbytes)
+            entry = LoadedModel(name, key, bundle, params, nbytes, pinned=True)
             self._models[key] = entry
         self._notify("load", name)
         return entry
@@ -292,15 +296,17 @@ class ModelManager:
             from ipyllmapps.models import loader_for
 
             loader = loader_for(key.task)
+        # Make room first, so that switching models never holds two at once; but
+        # only for a source that exists, so that a typo evicts nothing.
+        room_first = _exists(key.source)
         if estimate:
+            self._check_fits(estimate, key.device, key.source)
+        if room_first:
             with self._lock:
-                self._check_fits(estimate, key.device, key.source)
-                self._make_room(key.device, key.task, estimate)
-        else:
-            with self._lock:
-                self._make_room(key.device, key.task, 0)
+                self._make_room(key.device, key.task, estimate or 0)
 
-        log.debug("loading %s for %s on %s (%s)", key.source, key.task, key.device, key.dtype)
+        log.debug("loading %s for %s on %s (%s)", key.source, key.task, key.device,
+                  key.dtype)
         bundle = loader(key.source, device=key.device, dtype=key.dtype,
                         offline=self.config.offline)
         params, nbytes = memory.measure(bundle)
@@ -410,6 +416,25 @@ def _default_name(source):
         if name.endswith(suffix):
             name = name[: -len(suffix)]
     return name or source
+
+
+def _exists(source):
+    """Whether ``source`` names something that is there: a bundled alias, a path,
+    or a hub model in the local cache."""
+    import os
+
+    from ipyllmapps.models import BUNDLED
+
+    if source in BUNDLED or os.path.exists(os.path.expanduser(source)):
+        return True
+    if source.count("/") != 1:
+        return False
+    try:
+        from huggingface_hub import constants
+    except ImportError:
+        return False
+    folder = "models--" + source.replace("/", "--")
+    return os.path.isdir(os.path.join(constants.HF_HUB_CACHE, folder))
 
 
 def _round_up_gb(nbytes):

@@ -17,6 +17,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,9 @@ from ipyllmapps.manager import Bundle
 
 log = logging.getLogger(__name__)
 
-BUNDLED_FILE = Path(__file__).resolve().parent.parent / "data" / "digits-dcgan.safetensors"
+BUNDLED_FILE = (
+    Path(__file__).resolve().parent.parent / "data" / "digits-dcgan.safetensors"
+)
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 SIZES = (28, 32, 64)
 CHUNK = 16  # the generator always runs on batches of this many latents
@@ -87,7 +90,9 @@ def load_safetensors(path, *, device="cpu", dtype="float32"):
         generator.load_state_dict(load_file(str(path)))
     except RuntimeError as exc:
         first = str(exc).splitlines()[0]
-        raise UserError(f"`{path}` does not match its own configuration: {first}") from None
+        raise UserError(
+            f"`{path}` does not match its own configuration: {first}"
+        ) from None
     generator.to(device=device, dtype=torch_dtype(dtype)).eval()
     return GanBundle(model=generator, config=config)
 
@@ -98,7 +103,9 @@ def save(bundle, path):
     path.parent.mkdir(parents=True, exist_ok=True)
     if bundle.framework == "keras":
         if path.suffix != ".keras":
-            raise UserError(f"`--save {path}`: a Keras generator is saved as `NAME.keras`.")
+            raise UserError(
+                f"`--save {path}`: a Keras generator is saved as `NAME.keras`."
+            )
         bundle.model.save(str(path))
         return path
     if path.suffix != ".safetensors":
@@ -148,7 +155,7 @@ def build_generator(config):
         nn.ReLU(),
         nn.Unflatten(1, (maps[0], start, start)),  # (N, maps[0], start, start)
     ]
-    for wide, narrow in zip(maps, maps[1:]):  # each step doubles the side
+    for wide, narrow in pairwise(maps):  # each step doubles the side
         layers += [
             nn.ConvTranspose2d(wide, narrow, 4, stride=2, padding=1, bias=False),
             nn.BatchNorm2d(narrow),
@@ -171,7 +178,7 @@ def build_discriminator(config):
         nn.Conv2d(config["channels"], maps[0], 4, stride=2, padding=1),
         nn.LeakyReLU(0.2),
     ]
-    for narrow, wide in zip(maps, maps[1:]):  # each step halves the side
+    for narrow, wide in pairwise(maps):  # each step halves the side
         layers += [
             nn.Conv2d(narrow, wide, 4, stride=2, padding=1, bias=False),
             nn.BatchNorm2d(wide),
@@ -232,7 +239,9 @@ def _forward(generator, z):
     outputs = []
     with torch.inference_mode():
         for start in range(0, len(z), CHUNK):
-            batch = torch.from_numpy(z[start : start + CHUNK]).to(weight.device, weight.dtype)
+            batch = torch.from_numpy(z[start : start + CHUNK]).to(
+                weight.device, weight.dtype
+            )
             outputs.append(generator(batch).float().cpu().numpy())
     return np.concatenate(outputs)
 
@@ -347,7 +356,10 @@ def _folder(path, size):
 
 
 def _is_grey(pixels):
-    return bool(np.all(pixels[..., 0] == pixels[..., 1]) and np.all(pixels[..., 1] == pixels[..., 2]))
+    return bool(
+        np.all(pixels[..., 0] == pixels[..., 1])
+        and np.all(pixels[..., 1] == pixels[..., 2])
+    )
 
 
 def _npz(path, size):
@@ -392,14 +404,18 @@ def _resize_matrix(length, size):
     for j in range(length):
         basis = np.zeros((length, 1), np.float32)
         basis[j] = 1.0
-        column = Image.fromarray(basis, mode="F").resize((1, size), Image.Resampling.BICUBIC)
+        column = Image.fromarray(basis, mode="F").resize(
+            (1, size), Image.Resampling.BICUBIC
+        )
         matrix[:, j] = np.asarray(column)[:, 0]
     return matrix
 
 
 def _to_range(images):
     """``(N, H, W, C)`` in [0, 1] -> ``(N, C, H, W)`` in [-1, 1]."""
-    return np.ascontiguousarray(images.transpose(0, 3, 1, 2) * 2.0 - 1.0, dtype=np.float32)
+    return np.ascontiguousarray(
+        images.transpose(0, 3, 1, 2) * 2.0 - 1.0, dtype=np.float32
+    )
 
 
 # -- training --------------------------------------------------------------
@@ -425,8 +441,19 @@ def new_config(data, *, latent=100, width=32, name="gan", source="", backend="to
     }
 
 
-def train(data, config, *, epochs, batch_size=64, lr=2e-4, steps=None, device="cpu",
-          seed=0, on_step=None, on_epoch=None):
+def train(
+    data,
+    config,
+    *,
+    epochs,
+    batch_size=64,
+    lr=2e-4,
+    steps=None,
+    device="cpu",
+    seed=0,
+    on_step=None,
+    on_epoch=None,
+):
     """Train a DCGAN on ``data`` and return ``(GanBundle, FitResult)``.
 
     Parameters

@@ -34,7 +34,7 @@ def keras():
     except ImportError:
         raise UserError(
             "The Keras path needs Keras 3 and TensorFlow: "
-            "`pip install \"ipyllmapps[keras]\"`, or use `--backend torch`."
+            '`pip install "ipyllmapps[keras]"`, or use `--backend torch`.'
         ) from None
     return keras_module
 
@@ -49,7 +49,9 @@ def _memory_growth():
         try:
             tf.config.experimental.set_memory_growth(gpu, True)
         except RuntimeError:  # the GPU was initialised before this call
-            log.warning("TensorFlow already holds %s; memory growth could not be set", gpu.name)
+            log.warning(
+                "TensorFlow already holds %s; memory growth could not be set", gpu.name
+            )
 
 
 def load(path):
@@ -82,7 +84,9 @@ def build_generator(config):
     model.add(layers.ReLU())
     model.add(layers.Reshape((start, start, maps[0])))
     for narrow in maps[1:]:  # each step doubles the side
-        model.add(layers.Conv2DTranspose(narrow, 4, strides=2, padding="same", use_bias=False))
+        model.add(
+            layers.Conv2DTranspose(narrow, 4, strides=2, padding="same", use_bias=False)
+        )
         model.add(layers.BatchNormalization())
         model.add(layers.ReLU())
     model.add(layers.Conv2DTranspose(config["channels"], 4, strides=2, padding="same"))
@@ -114,14 +118,26 @@ def generate(generator, z):
     from ipyllmapps.models.gan import CHUNK
 
     outputs = [
-        np.asarray(generator(z[start : start + CHUNK], training=False), dtype=np.float32)
+        keras().ops.convert_to_numpy(
+            generator(z[start : start + CHUNK], training=False)
+        )
         for start in range(0, len(z), CHUNK)
     ]
     return np.concatenate(outputs)
 
 
-def train(data, config, *, epochs, batch_size=64, lr=2e-4, steps=None, seed=0,
-          on_step=None, on_epoch=None):
+def train(
+    data,
+    config,
+    *,
+    epochs,
+    batch_size=64,
+    lr=2e-4,
+    steps=None,
+    seed=0,
+    on_step=None,
+    on_epoch=None,
+):
     """Train the Keras DCGAN on ``data`` (``(N, C, H, W)`` in [-1, 1]).
 
     Same arguments and result as :func:`ipyllmapps.models.gan.train`; training

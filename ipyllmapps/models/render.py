@@ -44,9 +44,13 @@ def to_uint8(batch, channels_first=None):
     if array.ndim == 3:
         array = array[..., None]
     if array.ndim != 4:
-        raise ValueError(f"expected a batch of images with 3 or 4 axes, got shape {array.shape}")
+        raise ValueError(
+            f"expected a batch of images with 3 or 4 axes, got shape {array.shape}"
+        )
     if channels_first is None:
-        channels_first = array.shape[-1] not in _CHANNELS and array.shape[1] in _CHANNELS
+        channels_first = (
+            array.shape[-1] not in _CHANNELS and array.shape[1] in _CHANNELS
+        )
     if channels_first:
         array = array.transpose(0, 2, 3, 1)  # (N, C, H, W) -> (N, H, W, C)
     scaled = np.nan_to_num((array + 1.0) * 127.5, nan=0.0) + 0.5

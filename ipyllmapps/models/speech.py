@@ -68,7 +68,7 @@ def load(source, *, device, dtype, offline):
     if source == DEFAULT:
         return _load_faster_whisper(bundled_path(), device, dtype)
     folder = Path(source).expanduser()
-    if (folder / "model.bin").is_file() and (folder / "vocabulary.txt").is_file():
+    if (folder / "model.bin").is_file():  # CTranslate2's weights file
         return _load_faster_whisper(folder, device, dtype)
     return _load_transformers(source, device, dtype, offline)
 
@@ -94,31 +94,81 @@ def _load_faster_whisper(folder, device, dtype):
         ) from None
 
     kind, _, index = device.partition(":")
-    model = WhisperModel(str(folder), device=kind, device_index=int(index or 0),
-                         compute_type=_compute_type(kind, dtype))
+    model = WhisperModel(
+        str(folder),
+        device=kind,
+        device_index=int(index or 0),
+        compute_type=_compute_type(kind, dtype),
+    )
     log.debug("faster-whisper %s on %s", folder, device)
-    return SpeechBundle(model=model, framework="ctranslate2",
-                        nbytes=(Path(folder) / "model.bin").stat().st_size,
-                        engine="faster-whisper", model_type="whisper",
-                        multilingual=model.model.is_multilingual)
+    weights = Path(folder) / "model.bin"
+    return SpeechBundle(
+        model=model,
+        framework="ctranslate2",
+        nbytes=weights.stat().st_size,
+        num_parameters=count_parameters(weights),
+        engine="faster-whisper",
+        model_type="whisper",
+        multilingual=model.model.is_multilingual,
+    )
 
 
 def _compute_type(kind, dtype):
     """CTranslate2's compute type for a device and an ipyllmapps dtype.
 
     On CPU the weights are quantised to int8 while the arithmetic stays in
-    float32: twice as fast as float32 weights, with the same transcripts on
-    the test fixtures.
+    float32: about 0.7 times the time of float32 weights on a shared 2-core
+    machine, with the same transcripts on the test fixtures
+    (``benchmarks/bench_speech.py`` measures both).
     """
     if kind == "cpu":
         return "int8_float32"
     return dtype
 
 
+def count_parameters(path):
+    """Count the weights in a CTranslate2 ``model.bin`` by reading its headers.
+
+    The file lists its variables as name, rank, shape, dtype and byte count
+    before the data; only the headers are read. Returns 0 for a layout this
+    function does not know.
+    """
+    import struct
+
+    def take(handle, fmt):
+        size = struct.calcsize(fmt)
+        return struct.unpack(fmt, handle.read(size))
+
+    total = 0
+    try:
+        with open(path, "rb") as handle:
+            take(handle, "<I")  # format version
+            handle.seek(take(handle, "<H")[0], 1)  # model spec name
+            take(handle, "<I")  # spec revision
+            for _ in range(take(handle, "<I")[0]):
+                handle.seek(take(handle, "<H")[0], 1)  # variable name
+                shape = take(handle, f"<{take(handle, '<B')[0]}I")
+                take(handle, "<B")  # dtype
+                handle.seek(take(handle, "<I")[0], 1)  # the data
+                if shape:
+                    count = 1
+                    for dim in shape:
+                        count *= dim
+                    total += count
+    except (OSError, struct.error):
+        return 0
+    return total
+
+
 def _load_transformers(source, device, dtype, offline):
     import torch
-    from transformers import (AutoConfig, AutoModelForCTC, AutoModelForSpeechSeq2Seq,
-                              AutoProcessor, pipeline)
+    from transformers import (
+        AutoConfig,
+        AutoModelForCTC,
+        AutoModelForSpeechSeq2Seq,
+        AutoProcessor,
+        pipeline,
+    )
 
     from ipyllmapps.models._hf import from_pretrained, torch_dtype
 
@@ -126,17 +176,25 @@ def _load_transformers(source, device, dtype, offline):
     seq2seq = bool(getattr(config, "is_encoder_decoder", False))
     model_class = AutoModelForSpeechSeq2Seq if seq2seq else AutoModelForCTC
     processor = from_pretrained(AutoProcessor, source, offline=offline, task="asr")
-    model = from_pretrained(model_class, source, offline=offline, task="asr",
-                            dtype=torch_dtype(dtype))
+    model = from_pretrained(
+        model_class, source, offline=offline, task="asr", dtype=torch_dtype(dtype)
+    )
     model.to(device).eval()
-    pipe = pipeline("automatic-speech-recognition", model=model,
-                    tokenizer=processor.tokenizer,
-                    feature_extractor=processor.feature_extractor,
-                    device=torch.device(device))
-    english_only = str(source).rstrip("/").endswith(".en")
-    return SpeechBundle(model=model, engine="transformers", pipeline=pipe,
-                        model_type=config.model_type,
-                        multilingual=seq2seq and not english_only)
+    pipe = pipeline(
+        "automatic-speech-recognition",
+        model=model,
+        tokenizer=processor.tokenizer,
+        feature_extractor=processor.feature_extractor,
+        device=torch.device(device),
+    )
+    multilingual = seq2seq and getattr(model.generation_config, "is_multilingual", True)
+    return SpeechBundle(
+        model=model,
+        engine="transformers",
+        pipeline=pipe,
+        model_type=config.model_type,
+        multilingual=bool(multilingual),
+    )
 
 
 # -- reading audio -------------------------------------------------------------
@@ -153,7 +211,7 @@ def read_audio(value, *, rate=None, name=None, offline=False):
         in either order (``scipy.io.wavfile.read`` gives ``(rate, array)``), a
         ``{"array": ..., "sampling_rate": ...}`` dict, or an array with ``rate``.
     rate : int, optional
-        Sampling rate of a bare array; overrides the rate of a pair.
+        Sampling rate of a bare array (a pair, a dict and a file carry their own).
     name : str, optional
         How the user named ``value``, used in messages.
     offline : bool
@@ -178,7 +236,7 @@ def read_audio(value, *, rate=None, name=None, offline=False):
         if _is_rate(first) and not _is_rate(second):
             first, second = second, first
         if _is_rate(second):
-            return _as_float(first, label), _check_rate(rate or second)
+            return _as_float(first, label), _check_rate(second)
     if rate is None:
         raise UserError(
             f"`{label}` is an array without a sampling rate: add it with "
@@ -228,9 +286,21 @@ def _read_with_ffmpeg(path):
         )
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "decoded.wav"
-        done = subprocess.run([ffmpeg, "-nostdin", "-loglevel", "error", "-i",
-                               str(path), "-f", "wav", str(wav)],
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            [
+                ffmpeg,
+                "-nostdin",
+                "-loglevel",
+                "error",
+                "-i",
+                str(path),
+                "-f",
+                "wav",
+                str(wav),
+            ],
+            capture_output=True,
+            text=True,
+        )
         if done.returncode != 0:
             raise UserError(
                 f"ffmpeg could not decode `{path.name}` "
@@ -338,8 +408,15 @@ def prepare(samples, rate):
 # -- transcribing --------------------------------------------------------------
 
 
-def transcribe(bundle, audio, *, timestamps="segment", language=None, progress=None,
-               chunk_length_s=None):
+def transcribe(
+    bundle,
+    audio,
+    *,
+    timestamps="segment",
+    language=None,
+    progress=None,
+    chunk_length_s=None,
+):
     """Transcribe 16 kHz mono audio (see :func:`prepare`) of any length.
 
     Parameters
@@ -367,19 +444,25 @@ def transcribe(bundle, audio, *, timestamps="segment", language=None, progress=N
         ``{"start", "end", "word"}`` (empty unless ``timestamps`` is ``word``);
         ``language``; and ``duration`` in seconds.
     """
-    if timestamps not in ("segment", "word"):
-        raise UserError(
-            f"`--timestamps {timestamps}` is not a choice: use `segment` or `word`."
-        )
+    check_timestamps(timestamps)
     language = _check_language(bundle, language)
     if bundle.engine == "faster-whisper":
         result = _transcribe_whisper(bundle, audio, timestamps, language, progress)
     else:
-        result = _transcribe_pipeline(bundle, audio, timestamps, language,
-                                      chunk_length_s)
+        result = _transcribe_pipeline(
+            bundle, audio, timestamps, language, chunk_length_s
+        )
     result["duration"] = round(len(audio) / RATE, 2)
     result["text"] = " ".join(s["text"] for s in result["segments"] if s["text"])
     return result
+
+
+def check_timestamps(timestamps):
+    """Refuse a ``--timestamps`` value other than ``segment`` or ``word``."""
+    if timestamps not in ("segment", "word"):
+        raise UserError(
+            f"`--timestamps {timestamps}` is not a choice: use `segment` or `word`."
+        )
 
 
 def _check_language(bundle, language):
@@ -396,27 +479,45 @@ def _check_language(bundle, language):
             f"This model understands English only: drop `--language {language}` or "
             "pick a multilingual Whisper model with `-m`."
         )
+    known = getattr(bundle.model, "supported_languages", None)
+    if bundle.engine == "faster-whisper" and known and language not in known:
+        raise UserError(
+            f"`--language {language}` is not a language code Whisper knows: use a "
+            "two-letter code like `en`, `fr` or `zh`."
+        )
     return language
 
 
 def _transcribe_whisper(bundle, audio, timestamps, language, progress):
     if not bundle.multilingual:
         language = "en"
-    pieces, info = bundle.model.transcribe(audio, language=language,
-                                           word_timestamps=timestamps == "word")
+    pieces, info = bundle.model.transcribe(
+        audio, language=language, word_timestamps=timestamps == "word"
+    )
+    duration = info.duration
     segments, words = [], []
     for piece in pieces:  # a generator: decoding happens as we iterate
-        segment = {"start": _seconds(piece.start), "end": _seconds(piece.end),
-                   "text": piece.text.strip()}
+        # Whisper's last timestamp can run past the end of the audio
+        segment = {
+            "start": _seconds(min(piece.start, duration)),
+            "end": _seconds(min(piece.end, duration)),
+            "text": piece.text.strip(),
+        }
         if timestamps == "word":
-            segment["words"] = [{"start": _seconds(x.start), "end": _seconds(x.end),
-                                 "word": x.word.strip()} for x in piece.words or ()]
+            segment["words"] = [
+                {
+                    "start": _seconds(min(x.start, duration)),
+                    "end": _seconds(min(x.end, duration)),
+                    "word": x.word.strip(),
+                }
+                for x in piece.words or ()
+            ]
             words.extend(segment["words"])
         segments.append(segment)
         if progress is not None:
-            progress(min(piece.end, info.duration), info.duration)
+            progress(segment["end"], duration)
     if progress is not None:
-        progress(info.duration, info.duration)
+        progress(duration, duration)
     return {"segments": segments, "words": words, "language": info.language}
 
 
@@ -435,14 +536,21 @@ def _transcribe_pipeline(bundle, audio, timestamps, language, chunk_length_s):
     output = bundle.pipeline({"raw": audio, "sampling_rate": RATE}, **kwargs)
 
     chunks = [
-        {"start": _seconds(c["timestamp"][0], 0.0),
-         "end": _seconds(c["timestamp"][1], len(audio) / RATE),
-         "text": c["text"].strip()}
+        {
+            "start": _seconds(c["timestamp"][0], 0.0),
+            "end": _seconds(c["timestamp"][1], len(audio) / RATE),
+            "text": c["text"].strip(),
+        }
         for c in output.get("chunks") or []
     ]
     if not chunks and output["text"].strip():
-        chunks = [{"start": 0.0, "end": round(len(audio) / RATE, 2),
-                   "text": output["text"].strip()}]
+        chunks = [
+            {
+                "start": 0.0,
+                "end": round(len(audio) / RATE, 2),
+                "text": output["text"].strip(),
+            }
+        ]
     if timestamps == "segment" and whisper:
         return {"segments": chunks, "words": [], "language": language}
     words = [{"start": c["start"], "end": c["end"], "word": c["text"]} for c in chunks]
@@ -466,8 +574,12 @@ def group_words(words, gap=WORD_GAP):
             segment["end"] = word["end"]
             segment["text"] += " " + word["word"]
         else:
-            segment = {"start": word["start"], "end": word["end"],
-                       "text": word["word"], "words": []}
+            segment = {
+                "start": word["start"],
+                "end": word["end"],
+                "text": word["word"],
+                "words": [],
+            }
             segments.append(segment)
         segment["words"].append(word)
     return segments
@@ -512,8 +624,10 @@ def _edit_distance(ref, hyp):
     for i, ref_word in enumerate(ref, 1):
         previous, row[0] = row[0], i
         for j, hyp_word in enumerate(hyp, 1):
-            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1,
-                                           previous + (ref_word != hyp_word))
+            previous, row[j] = (
+                row[j],
+                min(row[j] + 1, row[j - 1] + 1, previous + (ref_word != hyp_word)),
+            )
     return row[-1]
 
 

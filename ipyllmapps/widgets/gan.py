@@ -39,33 +39,55 @@ class LatentExplorer:
         self._render = render
         self._busy = False
         self.title = title
-        self.seed_a = w.BoundedIntText(value=seed_a, min=0, max=MAX_SEED,
-                                       description="seed A", layout=w.Layout(width="180px"))
-        self.seed_b = w.BoundedIntText(value=seed_b, min=0, max=MAX_SEED,
-                                       description="seed B", layout=w.Layout(width="180px"))
-        self.t = w.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description="A → B",
-                               continuous_update=True, readout_format=".2f")
-        self.resample = w.Button(description="Re-sample", icon="refresh",
-                                 tooltip="pick two new random seeds")
+        self.seed_a = w.BoundedIntText(
+            value=seed_a,
+            min=0,
+            max=MAX_SEED,
+            description="seed A",
+            layout=w.Layout(width="180px"),
+        )
+        self.seed_b = w.BoundedIntText(
+            value=seed_b,
+            min=0,
+            max=MAX_SEED,
+            description="seed B",
+            layout=w.Layout(width="180px"),
+        )
+        self.t = w.FloatSlider(
+            value=0.5,
+            min=0.0,
+            max=1.0,
+            step=0.05,
+            description="A → B",
+            continuous_update=True,
+            readout_format=".2f",
+        )
+        self.resample = w.Button(
+            description="Re-sample", icon="refresh", tooltip="pick two new random seeds"
+        )
         self.point = w.Image(format="png", layout=w.Layout(width="168px"))
         self.path = w.Image(format="png")
         self.output = w.Output()
         for control in (self.seed_a, self.seed_b, self.t):
             control.observe(self._handle_change, names="value")
         self.resample.on_click(self._handle_resample)
-        self.widget = w.VBox([
-            w.HTML(f"<b>{escape(title)}</b>"),
-            w.HBox([self.seed_a, self.seed_b, self.resample]),
-            self.t,
-            w.HBox([self.point, self.path]),
-            self.output,
-        ])
+        self.widget = w.VBox(
+            [
+                w.HTML(f"<b>{escape(title)}</b>"),
+                w.HBox([self.seed_a, self.seed_b, self.resample]),
+                self.t,
+                w.HBox([self.point, self.path]),
+                self.output,
+            ]
+        )
         self._redraw()
 
     def show(self):
         """Display the explorer; the path strip is the saved notebook's fallback."""
-        text = (f"{self.title}: seed {self.seed_a.value} → seed {self.seed_b.value}, "
-                f"t = {self.t.value:.2f}")
+        text = (
+            f"{self.title}: seed {self.seed_a.value} → seed {self.seed_b.value}, "
+            f"t = {self.t.value:.2f}"
+        )
         show(self.widget, text, png=bytes(self.path.value))
         return self
 

@@ -80,39 +80,47 @@ def text_view(clips, title=None):
         lines.append(f"{clip['source']} ({result['duration']:.1f} s): {result['text']}")
         rows = _rows(result)
         for row in rows[:MAX_ROWS]:
-            lines.append(f"  [{clock(row['start'])} - {clock(row['end'])}] "
-                         f"{row['text']}")
+            lines.append(
+                f"  [{clock(row['start'])} - {clock(row['end'])}] {row['text']}"
+            )
         if len(rows) > MAX_ROWS:
-            lines.append(f"  ... {len(rows) - MAX_ROWS} more (keep them with `-o NAME`)")
+            lines.append(
+                f"  ... {len(rows) - MAX_ROWS} more (keep them with `-o NAME`)"
+            )
     return "\n".join(lines)
 
 
 def clip_html(clip, max_player_seconds):
     """One clip as HTML: player (when short enough), transcript, timed rows."""
     result = clip["result"]
-    parts = [f"<div class='ipyllmapps-asr' style='margin:6px 0 10px 0'>",
-             f"<div><b>{escape(clip['source'])}</b> "
-             f"<span style='color:#666'>{result['duration']:.1f} s</span></div>"]
+    parts = [
+        "<div class='ipyllmapps-asr' style='margin:6px 0 10px 0'>",
+        f"<div><b>{escape(clip['source'])}</b> "
+        f"<span style='color:#666'>{result['duration']:.1f} s</span></div>",
+    ]
     audio = clip.get("audio")
     if audio is not None and result["duration"] <= max_player_seconds:
         parts.append(
             f"<audio controls preload='metadata' style='width:100%;max-width:480px' "
             f"src='data:audio/wav;base64,{wav_base64(audio, clip['rate'])}'></audio>"
         )
-    parts.append(f"<p style='margin:4px 0'>{escape(result['text']) or '<i>(no speech)</i>'}"
-                 "</p>")
+    parts.append(
+        f"<p style='margin:4px 0'>{escape(result['text']) or '<i>(no speech)</i>'}</p>"
+    )
     rows = _rows(result)
     for row in rows[:MAX_ROWS]:
         seek = _SEEK.format(start=float(row["start"]))
+        span = f"{clock(row['start'])}–{clock(row['end'])}"
         parts.append(
             f"<div onclick=\"{seek}\" title='play from here' "
             "style='cursor:pointer;font-size:12px;padding:1px 0'>"
-            f"<code style='color:#1976d2'>{clock(row['start'])}–{clock(row['end'])}</code>"
-            f" {escape(row['text'])}</div>"
+            f"<code style='color:#1976d2'>{span}</code> {escape(row['text'])}</div>"
         )
     if len(rows) > MAX_ROWS:
-        parts.append(f"<i>… {len(rows) - MAX_ROWS} more (keep them with "
-                     "<code>-o NAME</code>)</i>")
+        parts.append(
+            f"<i>… {len(rows) - MAX_ROWS} more (keep them with "
+            "<code>-o NAME</code>)</i>"
+        )
     parts.append("</div>")
     return "".join(parts)
 
@@ -143,6 +151,8 @@ def clock(seconds):
 def _rows(result):
     """Word rows when word timestamps were asked for, else segment rows."""
     if result.get("words"):
-        return [{"start": x["start"], "end": x["end"], "text": x["word"]}
-                for x in result["words"]]
+        return [
+            {"start": x["start"], "end": x["end"], "text": x["word"]}
+            for x in result["words"]
+        ]
     return result["segments"]

@@ -14,7 +14,7 @@ import time
 import ipywidgets as w
 from IPython.display import display
 
-from ipyllmapps.widgets._base import escape, png_base64
+from ipyllmapps.widgets._base import _view, escape, png_base64
 
 REDRAW_SECONDS = 1.0
 
@@ -46,7 +46,7 @@ class TrainingView:
     def show(self):
         """Display the view; its fallback is updated by :meth:`finish`."""
         bundle = {"text/plain": f"{self.title}: training…"}
-        bundle.update(self.widget._repr_mimebundle_())
+        bundle.update(_view(self.widget))
         self._handle = display(bundle, raw=True, display_id=True)
         return self
 
@@ -82,7 +82,7 @@ class TrainingView:
             bundle = {"text/plain": f"{self.title}: {summary}"}
             if self.plot.value:
                 bundle["image/png"] = png_base64(bytes(self.plot.value))
-            bundle.update(self.widget._repr_mimebundle_())
+            bundle.update(_view(self.widget))
             self._handle.update(bundle, raw=True)
 
     def _draw(self):

@@ -2,25 +2,25 @@
  * The connection to the current notebook's kernel, on the `ipyllmapps.models` comm.
  */
 
-import { ISessionContext } from '@jupyterlab/apputils';
+import { ISessionContext } from "@jupyterlab/apputils";
 import {
   INotebookTracker,
   NotebookActions,
-  NotebookPanel
-} from '@jupyterlab/notebook';
-import { Kernel } from '@jupyterlab/services';
-import { Token } from '@lumino/coreutils';
-import { ISignal, Signal } from '@lumino/signaling';
+  NotebookPanel,
+} from "@jupyterlab/notebook";
+import { Kernel } from "@jupyterlab/services";
+import { Token } from "@lumino/coreutils";
+import { ISignal, Signal } from "@lumino/signaling";
 
 import {
   IBankItem,
   IStateMessage,
   KernelMessage,
-  parseMessage
-} from './format';
+  parseMessage,
+} from "./format";
 
 /** The comm target that `%load_ext ipyllmapps` registers in the kernel. */
-export const COMM_TARGET = 'ipyllmapps.models';
+export const COMM_TARGET = "ipyllmapps.models";
 
 /** How long the bank may take to answer before the sidebar gives up. */
 const BANK_TIMEOUT_MS = 20000;
@@ -35,25 +35,21 @@ const BANK_TIMEOUT_MS = 20000;
  * - `connected`: the comm is open and `state` is the kernel's latest.
  */
 export type ConnectionStatus =
-  | 'no-notebook'
-  | 'no-kernel'
-  | 'connecting'
-  | 'not-loaded'
-  | 'connected';
+  "no-notebook" | "no-kernel" | "connecting" | "not-loaded" | "connected";
 
 /** The requests the kernel accepts; it refuses anything else. */
 export type ModelsRequest =
-  | { action: 'list' }
-  | { action: 'unload'; name: string }
-  | { action: 'pin'; name: string }
-  | { action: 'unpin'; name: string }
-  | { action: 'move'; name: string; device: string }
-  | { action: 'bank'; lang: string };
+  | { action: "list" }
+  | { action: "unload"; name: string }
+  | { action: "pin"; name: string }
+  | { action: "unpin"; name: string }
+  | { action: "move"; name: string; device: string }
+  | { action: "bank"; lang: string };
 
 /** The token other plugins use to share one connection. */
 export const IModelsClient = new Token<ModelsClient>(
-  'ipyllmapps:client',
-  "The connection to the current notebook kernel's ipyllmapps model manager."
+  "ipyllmapps:client",
+  "The connection to the current notebook kernel's ipyllmapps model manager.",
 );
 
 /**
@@ -116,18 +112,18 @@ export class ModelsClient {
   }
 
   /** Ask the kernel for the question bank (once per connection). */
-  requestBank(lang = 'en'): void {
+  requestBank(lang = "en"): void {
     if (this._comm === null || this._bank !== null || this._bankPending) {
       return;
     }
     this._bankPending = true;
     this._bankError = null;
-    this.send({ action: 'bank', lang });
+    this.send({ action: "bank", lang });
     window.setTimeout(() => {
       if (this._bankPending) {
         this._bankPending = false;
         this._bankError =
-          'The question bank did not answer: is `ipyllmapps` up to date in this kernel?';
+          "The question bank did not answer: is `ipyllmapps` up to date in this kernel?";
         this._changed.emit();
       }
     }, BANK_TIMEOUT_MS);
@@ -146,7 +142,7 @@ export class ModelsClient {
 
   private _onCurrentChanged(
     _: INotebookTracker,
-    panel: NotebookPanel | null
+    panel: NotebookPanel | null,
   ): void {
     this._watch(panel);
   }
@@ -160,13 +156,13 @@ export class ModelsClient {
     this._drop();
     this._panel = panel;
     if (panel === null) {
-      this._setStatus('no-notebook');
+      this._setStatus("no-notebook");
       return;
     }
     const context = panel.sessionContext;
     context.kernelChanged.connect(this._onKernelChanged, this);
     context.statusChanged.connect(this._onKernelStatus, this);
-    this._setStatus('connecting');
+    this._setStatus("connecting");
     void context.ready.then(() => {
       if (this._panel === panel) {
         void this._connect();
@@ -180,30 +176,33 @@ export class ModelsClient {
   }
 
   private _onKernelStatus(_: ISessionContext, status: Kernel.Status): void {
-    if (status === 'restarting' || status === 'autorestarting') {
+    if (status === "restarting" || status === "autorestarting") {
       this._drop();
       this._probeWhenIdle = true;
-      this._setStatus('not-loaded');
-    } else if (status === 'idle' && this._probeWhenIdle) {
+      this._setStatus("not-loaded");
+    } else if (status === "idle" && this._probeWhenIdle) {
       this._probeWhenIdle = false;
       void this._connect();
-    } else if (status === 'dead' || status === 'unknown') {
+    } else if (status === "dead" || status === "unknown") {
       this._drop();
-      this._setStatus('no-kernel');
+      this._setStatus("no-kernel");
     }
   }
 
   private _onExecuted(
     _: unknown,
-    args: { notebook: unknown; cell: { model: { sharedModel: { getSource(): string } } } }
+    args: {
+      notebook: unknown;
+      cell: { model: { sharedModel: { getSource(): string } } };
+    },
   ): void {
     if (this._panel === null || args.notebook !== this._panel.content) {
       return;
     }
-    if (this._status === 'connected' || this._status === 'connecting') {
+    if (this._status === "connected" || this._status === "connecting") {
       return;
     }
-    if (args.cell.model.sharedModel.getSource().includes('ipyllmapps')) {
+    if (args.cell.model.sharedModel.getSource().includes("ipyllmapps")) {
       void this._connect();
     }
   }
@@ -215,29 +214,29 @@ export class ModelsClient {
       return;
     }
     if (kernel === null) {
-      this._setStatus('no-kernel');
+      this._setStatus("no-kernel");
       return;
     }
     this._drop();
-    this._setStatus('connecting');
+    this._setStatus("connecting");
 
     const comm = kernel.createComm(COMM_TARGET);
     this._comm = comm;
-    comm.onMsg = msg => this._receive(comm, msg.content.data);
+    comm.onMsg = (msg) => this._receive(comm, msg.content.data);
     comm.onClose = () => {
       // An unknown target makes the kernel close the comm at once.
       if (this._comm === comm) {
         this._comm = null;
         this._state = null;
-        this._setStatus('not-loaded');
+        this._setStatus("not-loaded");
       }
     };
     try {
-      await comm.open({ action: 'list' }).done;
+      await comm.open({ action: "list" }).done;
     } catch {
       if (this._comm === comm) {
         this._comm = null;
-        this._setStatus('not-loaded');
+        this._setStatus("not-loaded");
       }
     }
   }
@@ -250,13 +249,13 @@ export class ModelsClient {
     if (message === null) {
       return;
     }
-    if (message.type === 'state') {
+    if (message.type === "state") {
       this._state = message;
-      this._status = 'connected';
-    } else if (message.type === 'bank') {
+      this._status = "connected";
+    } else if (message.type === "bank") {
       this._bank = message.items;
       this._bankPending = false;
-    } else if (message.action === 'bank') {
+    } else if (message.action === "bank") {
       this._bankError = message.message;
       this._bankPending = false;
     } else {
@@ -290,7 +289,7 @@ export class ModelsClient {
   private _tracker: INotebookTracker;
   private _panel: NotebookPanel | null = null;
   private _comm: Kernel.IComm | null = null;
-  private _status: ConnectionStatus = 'no-notebook';
+  private _status: ConnectionStatus = "no-notebook";
   private _state: IStateMessage | null = null;
   private _error: string | null = null;
   private _bank: IBankItem[] | null = null;

@@ -37,18 +37,18 @@ export interface IBankItem {
 }
 
 export interface IStateMessage {
-  type: 'state';
+  type: "state";
   models: IModelRecord[];
   devices: IDeviceRecord[];
 }
 
 export interface IBankMessage {
-  type: 'bank';
+  type: "bank";
   items: IBankItem[];
 }
 
 export interface IErrorMessage {
-  type: 'error';
+  type: "error";
   message: string;
   /** The request that failed, when the kernel says which. */
   action?: string;
@@ -84,7 +84,7 @@ export interface IView {
   devices: IDeviceRow[];
 }
 
-const UNITS = ['B', 'KB', 'MB', 'GB'];
+const UNITS = ["B", "KB", "MB", "GB"];
 
 /**
  * Format a byte count the way the kernel does: `1.5 GB`, `340 MB`, `12 KB`.
@@ -109,7 +109,7 @@ export function formatBytes(bytes: number): string {
 export function formatAgo(epochSeconds: number, nowSeconds: number): string {
   const elapsed = Math.max(0, Math.round(nowSeconds - epochSeconds));
   if (elapsed < 5) {
-    return 'just now';
+    return "just now";
   }
   if (elapsed < 60) {
     return `${elapsed} s ago`;
@@ -127,22 +127,22 @@ export function formatAgo(epochSeconds: number, nowSeconds: number): string {
  * Check a comm message from the kernel; return `null` for anything unknown.
  */
 export function parseMessage(data: unknown): KernelMessage | null {
-  if (typeof data !== 'object' || data === null) {
+  if (typeof data !== "object" || data === null) {
     return null;
   }
   const message = data as { [key: string]: unknown };
   switch (message.type) {
-    case 'state':
+    case "state":
       if (Array.isArray(message.models) && Array.isArray(message.devices)) {
         return message as unknown as IStateMessage;
       }
       return null;
-    case 'bank':
+    case "bank":
       return Array.isArray(message.items)
         ? (message as unknown as IBankMessage)
         : null;
-    case 'error':
-      return typeof message.message === 'string'
+    case "error":
+      return typeof message.message === "string"
         ? (message as unknown as IErrorMessage)
         : null;
     default:
@@ -157,11 +157,11 @@ export function parseMessage(data: unknown): KernelMessage | null {
  * any other device the kernel reports, and always to `cpu`.
  */
 export function buildView(state: IStateMessage, nowSeconds: number): IView {
-  const budgets = new Map(state.devices.map(d => [d.device, d.budget]));
-  const deviceNames = new Set(state.devices.map(d => d.device));
-  deviceNames.add('cpu');
+  const budgets = new Map(state.devices.map((d) => [d.device, d.budget]));
+  const deviceNames = new Set(state.devices.map((d) => d.device));
+  deviceNames.add("cpu");
 
-  const models = state.models.map(record => {
+  const models = state.models.map((record) => {
     const budget = budgets.get(record.device) ?? 0;
     return {
       name: record.name,
@@ -171,21 +171,21 @@ export function buildView(state: IStateMessage, nowSeconds: number): IView {
       fraction: share(record.bytes, budget),
       lastUsed: formatAgo(record.last_used, nowSeconds),
       pinned: record.pinned,
-      moveTargets: [...deviceNames].filter(d => d !== record.device).sort(),
+      moveTargets: [...deviceNames].filter((d) => d !== record.device).sort(),
       title:
         `${record.source} (${record.framework}, ${record.dtype}, ` +
-        `${formatCount(record.parameters)} parameters)`
+        `${formatCount(record.parameters)} parameters)`,
     };
   });
 
-  const devices = state.devices.map(device => ({
+  const devices = state.devices.map((device) => ({
     device: device.device,
     fraction: share(device.used, device.budget),
     text: `${formatBytes(device.used)} of ${formatBytes(device.budget)}`,
     title:
       `${device.device}: models use ${formatBytes(device.used)} of a ` +
       `${formatBytes(device.budget)} budget; ${formatBytes(device.free)} ` +
-      `free of ${formatBytes(device.total)}`
+      `free of ${formatBytes(device.total)}`,
   }));
 
   return { models, devices };
@@ -196,20 +196,22 @@ export function buildView(state: IStateMessage, nowSeconds: number): IView {
  */
 export function statusText(state: IStateMessage | null): string {
   if (state === null) {
-    return '';
+    return "";
   }
   const count = state.models.length;
   const bytes = state.models.reduce((sum, model) => sum + model.bytes, 0);
-  const noun = count === 1 ? 'model' : 'models';
+  const noun = count === 1 ? "model" : "models";
   return `${count} ${noun} · ${formatBytes(bytes)}`;
 }
 
 /**
- * The magic a bank item inserts: `%ask q3`.
+ * The magic a bank item inserts: `%ask q3` for a question, `%ask p1` for a problem.
+ *
+ * A bare number is taken as a question number.
  */
 export function askCommand(item: IBankItem): string {
-  const id = String(item.id).trim();
-  return /^q/i.test(id) ? `%ask ${id}` : `%ask q${id}`;
+  const id = String(item.id).trim().toLowerCase();
+  return /^[qp]\d+$/.test(id) ? `%ask ${id}` : `%ask q${id}`;
 }
 
 /**
@@ -217,7 +219,7 @@ export function askCommand(item: IBankItem): string {
  */
 export function groupBank(
   items: IBankItem[],
-  query: string
+  query: string,
 ): Array<{ topic: string; items: IBankItem[] }> {
   const needle = query.trim().toLowerCase();
   const groups = new Map<string, IBankItem[]>();
@@ -226,7 +228,7 @@ export function groupBank(
     if (needle && !haystack.toLowerCase().includes(needle)) {
       continue;
     }
-    const topic = item.topic || 'Other';
+    const topic = item.topic || "Other";
     if (!groups.has(topic)) {
       groups.set(topic, []);
     }

@@ -2,10 +2,10 @@
  * The status bar item: how many models the kernel holds and their memory.
  */
 
-import { Widget } from '@lumino/widgets';
+import { Widget } from "@lumino/widgets";
 
-import { ModelsClient } from './client';
-import { statusText } from './format';
+import { ModelsClient } from "./client";
+import { statusText } from "./format";
 
 /**
  * Shows `2 models · 1.2 GB` for the current notebook's kernel.
@@ -14,9 +14,10 @@ export class ModelsStatus extends Widget {
   constructor(client: ModelsClient, onClick: () => void) {
     super();
     this._client = client;
-    this.addClass('jp-ipyllmapps-status');
-    this.node.title = 'Models held by this kernel (click for the ipyllmapps sidebar)';
-    this.node.addEventListener('click', onClick);
+    this.addClass("jp-ipyllmapps-status");
+    this.node.title =
+      "Models held by this kernel (click for the ipyllmapps sidebar)";
+    this.node.addEventListener("click", onClick);
     client.changed.connect(this._update, this);
     this._update();
   }
