@@ -12,6 +12,8 @@ The kernel answers each with ``{"type": "state", ...}`` (models and devices),
 ``{"type": "bank", "items": [...]}`` or ``{"type": "error", "message": ...,
 "action": ...}`` naming the request that failed, and sends a fresh ``state``
 after every change the manager makes, whichever cell or button caused it.
+The kernel may also send ``{"type": "insert", "code": ...}``: the button of a
+``%ask pN`` card asks the sidebar to insert the solving magic as a new cell.
 """
 
 import logging
@@ -40,6 +42,15 @@ class ModelsChannel:
         self.comms.clear()
         if self._manager is not None:
             self._manager.unregister_target(TARGET, self._open)
+
+    def insert_cell(self, code):
+        """Ask every open sidebar to insert ``code`` below the active cell.
+
+        Returns whether a sidebar was there to do it.
+        """
+        for comm in list(self.comms):
+            comm.send({"type": "insert", "code": code})
+        return bool(self.comms)
 
     def state(self):
         """The message describing every loaded model and device."""

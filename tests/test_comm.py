@@ -258,3 +258,11 @@ def test_a_failing_bank_answers_with_an_error_not_silence(kernel, monkeypatch, c
         "message": "RuntimeError: bank file is corrupt",
     }
     assert "Traceback" in caplog.text or any(r.exc_info for r in caplog.records)
+
+
+def test_insert_cell_reaches_every_open_sidebar(kernel):
+    channel = ipyllmapps._running.comm
+    assert channel.insert_cell("%ask q1") is False  # no sidebar open yet
+    first = kernel.open()
+    assert channel.insert_cell("%gan_sample 16") is True
+    assert first.messages()[-1] == {"type": "insert", "code": "%gan_sample 16"}

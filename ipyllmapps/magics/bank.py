@@ -217,11 +217,7 @@ class BankMagics(AppMagics):
 
     def _insert(self, item, code):
         """Ask the ipyllmapps sidebar (when open) to insert ``code`` as a cell."""
-        channel = getattr(self.extension, "comm", None)
-        comms = list(getattr(channel, "comms", None) or [])
-        for comm in comms:
-            comm.send({"type": "insert", "code": code})
-        if comms:
+        if self.extension.comm.insert_cell(code):
             return "Inserted as a new cell below the active cell."
         return (
             f"Copy the magic above into a new cell, or run "

@@ -2,8 +2,6 @@
  * The question-bank section: browse the questions, click to ask one.
  */
 
-import { NotebookActions } from "@jupyterlab/notebook";
-
 import { ModelsClient } from "./client";
 import { askCommand, groupBank, IBankItem } from "./format";
 import { element } from "./models";
@@ -100,16 +98,7 @@ export class BankSection {
   }
 
   private _insert(command: string): void {
-    const panel = this._client.notebook;
-    if (panel === null) {
-      return;
-    }
-    const notebook = panel.content;
-    NotebookActions.insertBelow(notebook);
-    if (notebook.activeCell?.model.type !== "code") {
-      NotebookActions.changeCellType(notebook, "code");
-    }
-    notebook.activeCell?.model.sharedModel.setSource(command);
+    this._client.insertBelow(command);
     this._onAsk();
   }
 

@@ -129,6 +129,20 @@ export class ModelsClient {
     }, BANK_TIMEOUT_MS);
   }
 
+  /** Insert a code cell holding `code` below the notebook's active cell. */
+  insertBelow(code: string): void {
+    const panel = this._panel;
+    if (panel === null) {
+      return;
+    }
+    const notebook = panel.content;
+    NotebookActions.insertBelow(notebook);
+    if (notebook.activeCell?.model.type !== "code") {
+      NotebookActions.changeCellType(notebook, "code");
+    }
+    notebook.activeCell?.model.sharedModel.setSource(code);
+  }
+
   /** Try to open the comm again (after loading the extension by other means). */
   retry(): void {
     void this._connect();
@@ -255,6 +269,9 @@ export class ModelsClient {
     } else if (message.type === "bank") {
       this._bank = message.items;
       this._bankPending = false;
+    } else if (message.type === "insert") {
+      this.insertBelow(message.code);
+      return;
     } else if (message.action === "bank") {
       this._bankError = message.message;
       this._bankPending = false;

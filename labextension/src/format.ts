@@ -54,7 +54,17 @@ export interface IErrorMessage {
   action?: string;
 }
 
-export type KernelMessage = IStateMessage | IBankMessage | IErrorMessage;
+/** A cell the kernel asks to insert below the active one (`%ask pN`'s button). */
+export interface IInsertMessage {
+  type: "insert";
+  code: string;
+}
+
+export type KernelMessage =
+  | IStateMessage
+  | IBankMessage
+  | IErrorMessage
+  | IInsertMessage;
 
 /** A model row ready to render. */
 export interface IModelRow {
@@ -144,6 +154,10 @@ export function parseMessage(data: unknown): KernelMessage | null {
     case "error":
       return typeof message.message === "string"
         ? (message as unknown as IErrorMessage)
+        : null;
+    case "insert":
+      return typeof message.code === "string"
+        ? (message as unknown as IInsertMessage)
         : null;
     default:
       return null;

@@ -91,10 +91,13 @@ describe("formatAgo", () => {
 });
 
 describe("parseMessage", () => {
-  it("accepts the three message types", () => {
+  it("accepts the four message types", () => {
     expect(parseMessage(state())?.type).toBe("state");
     expect(parseMessage({ type: "bank", items: [] })?.type).toBe("bank");
     expect(parseMessage({ type: "error", message: "no" })?.type).toBe("error");
+    expect(parseMessage({ type: "insert", code: "%ask q1" })?.type).toBe(
+      "insert",
+    );
   });
 
   it.each([
@@ -103,6 +106,7 @@ describe("parseMessage", () => {
     { type: "state", models: [] },
     { type: "bank" },
     { type: "error" },
+    { type: "insert", code: 3 },
     { type: "other", models: [], devices: [] },
   ])("rejects %p", (data) => {
     expect(parseMessage(data)).toBeNull();
