@@ -47,7 +47,7 @@ def main(argv=None):
     parser.add_argument("--sdist", help="vaderSentiment .tar.gz (default: pip download)")
     parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "ipyllmapps-vader"),
                         help="folder for the sdist and the embedding cache")
-    parser.add_argument("--min-score", type=float, default=0.5,
+    parser.add_argument("--min-score", type=float, default=1.0,
                         help="drop sentences whose mean rating is within this of 0")
     parser.add_argument("--out", default=str(ROOT / "ipyllmapps" / "data" / "sentiment-head.npz"))
     args = parser.parse_args(argv)

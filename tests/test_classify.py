@@ -27,7 +27,23 @@ NEGATIVE = [
 
 @pytest.fixture
 def tiny(factory):
-    return factory.bert_classifier()
+    return with_vocab(factory.bert_classifier())
+
+
+def with_vocab(folder):
+    """Give a factory model a tokenizer that knows the words of its ``vocab.txt``.
+
+    Under transformers 5, ``BertTokenizerFast(vocab_file=...)`` (what the
+    factory calls) keeps only the five special tokens, so every word would be
+    ``[UNK]`` and nothing could be learned.
+    """
+    from transformers import BertTokenizerFast
+
+    words = (folder / "vocab.txt").read_text().split()
+    tokenizer = BertTokenizerFast(vocab={word: i for i, word in enumerate(words)})
+    tokenizer.model_max_length = 64
+    tokenizer.save_pretrained(folder)
+    return folder
 
 
 def cell(magic_line, lines):
@@ -117,10 +133,15 @@ def test_p3_blank_lines_are_skipped(shell, tiny):
     assert list(shell.user_ns["res"]["text"]) == ["good", "bad"]
 
 
-@pytest.mark.parametrize("body", ["", "\n\n", "   \n  \n", "\t\n"])
+@pytest.mark.parametrize("body", ["\n\n", "   \n  \n", "\t\n", "  "])
 def test_p3_blank_cell_is_one_line_error(shell, tiny, capsys, body):
     line = usage_error(shell, f"%%classify -m {tiny}\n{body}", capsys)
     assert "has no text" in line and "one text per line" in line
+
+
+def test_p3_empty_cell_is_one_line_error(shell, capsys):
+    line = usage_error(shell, "%%classify\n", capsys)
+    assert "the cell body is empty" in line  # IPython's own message
 
 
 @pytest.mark.parametrize("source, expected", [
@@ -138,15 +159,16 @@ def test_user_mistakes_are_one_line(shell, capsys, source, expected):
 
 
 def test_labels_need_an_nli_model(shell, tiny, capsys):
-    run(shell, f"%classify -m {tiny} good")  # loaded once, so the error is alone
+    run(shell, f"%classify -m {tiny} good")  # load it first: the error is then alone
+    capsys.readouterr()
     line = usage_error(shell, f"%classify -m {tiny} --labels a,b good", capsys)
     assert "is not an NLI model (its labels are negative, positive)" in line
     assert "drop `-m`" in line
 
 
 def test_nli_model_runs_the_zero_shot_pipeline(shell, factory):
-    nli = factory.bert_classifier(labels=("entailment", "neutral", "contradiction"),
-                                  name="tiny-nli")
+    nli = with_vocab(factory.bert_classifier(
+        labels=("entailment", "neutral", "contradiction"), name="tiny-nli"))
     run(shell, cell(f"%%classify -m {nli} --labels sports,politics -o res",
                     ["the game", "the vote"]))
     res = shell.user_ns["res"]
@@ -156,7 +178,7 @@ def test_nli_model_runs_the_zero_shot_pipeline(shell, factory):
 
 
 def test_top_k_and_multi_label(shell, factory):
-    model = factory.bert_classifier(labels=("a", "b", "c", "d"), name="four")
+    model = with_vocab(factory.bert_classifier(labels=("a", "b", "c", "d"), name="four"))
     run(shell, f"%classify -m {model} -k 2 --multi-label -o res good film")
     record = shell.user_ns["res"].iloc[0]
     assert len(record["scores"]) == 2
@@ -231,15 +253,33 @@ def write_reviews(path, rows=200):
     return path
 
 
-def test_finetune_trains_registers_saves_and_loads_back(shell, tiny, tmp_path):
+def summaries(monkeypatch):
+    """Record what each TrainingView shows as its final summary."""
+    from ipyllmapps.widgets.training import TrainingView
+
+    shown = []
+    finish = TrainingView.finish
+
+    def record(self, summary):
+        shown.append(summary)
+        finish(self, summary)
+
+    monkeypatch.setattr(TrainingView, "finish", record)
+    return shown
+
+
+def test_finetune_trains_registers_saves_and_loads_back(shell, tiny, tmp_path,
+                                                         monkeypatch):
     data = write_reviews(tmp_path / "reviews.csv")
     saved = tmp_path / "saved"
+    summary = summaries(monkeypatch)
     shown = outputs(shell, f"%finetune classify --data {data} --text-col review "
-                           f"--label-col mood --base {tiny} --epochs 3 --lr 2e-3 "
+                           f"--label-col mood --base {tiny} --epochs 3 --lr 5e-3 "
                            f"--name mine --save {saved} -o history")
-    final = shown[-1]
-    assert "held-out accuracy" in final["text/plain"] and "on 40 rows" in final["text/plain"]
-    assert final["image/png"]  # the loss / accuracy plot
+    assert "held-out accuracy" in summary[0] and "on 40 rows" in summary[0]
+    assert "`%%classify -m mine`" in summary[0] and str(saved) in summary[0]
+    assert "application/vnd.jupyter.widget-view+json" in shown[0]  # progress bar
+    assert shown[-1]["image/png"]  # the final loss / accuracy plot
     history = shell.user_ns["history"]
     assert list(history["epoch"]) == [1, 2, 3]
     assert history["accuracy"].iloc[-1] >= 0.9
@@ -266,10 +306,12 @@ def test_finetune_ctrl_c_keeps_the_last_finished_epoch(shell, tiny, tmp_path, mo
         original(self, number, **metrics)
 
     monkeypatch.setattr(TrainingView, "epoch", interrupt_second)
+    summary = summaries(monkeypatch)
     data = write_reviews(tmp_path / "reviews.csv", rows=40)
-    shown = outputs(shell, f"%finetune classify --data {data} --text-col review "
-                           f"--label-col mood --base {tiny} --epochs 3 --name cut")
-    assert "1 epoch(s) (stopped: kept the last finished epoch)" in shown[-1]["text/plain"]
+    run(shell, f"%finetune classify --data {data} --text-col review --label-col mood "
+               f"--base {tiny} --epochs 3 --name cut -o history")
+    assert "1 epoch(s) (stopped: kept the last finished epoch)" in summary[0]
+    assert list(shell.user_ns["history"]["epoch"]) == [1]
     run(shell, "%classify -m cut -o res good")
     assert shell.user_ns["res"].iloc[0]["label"] in {"pos", "neg"}
 

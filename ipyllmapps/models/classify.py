@@ -389,6 +389,7 @@ def prepare_finetune(base, label_set, *, device, offline):
         from ipyllmapps.models.embed import MAX_TOKENS
 
         limit = min(limit, MAX_TOKENS)
+        tokenizer.model_max_length = limit  # so that a saved copy keeps the limit
     return ClassifierBundle(model=model, tokenizer=tokenizer, labels=list(label_set),
                             max_tokens=limit)
 

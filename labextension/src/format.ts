@@ -61,10 +61,7 @@ export interface IInsertMessage {
 }
 
 export type KernelMessage =
-  | IStateMessage
-  | IBankMessage
-  | IErrorMessage
-  | IInsertMessage;
+  IStateMessage | IBankMessage | IErrorMessage | IInsertMessage;
 
 /** A model row ready to render. */
 export interface IModelRow {
