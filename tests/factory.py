@@ -58,12 +58,12 @@ class Factory:
         bpe.train_from_iterator([" ".join(WORDS)] * 4, vocab_size=300, min_frequency=1,
                                 special_tokens=["<|endoftext|>"])
         bpe.save_model(str(folder))
-        tokenizer = GPT2TokenizerFast(
-            vocab_file=str(folder / "vocab.json"), merges_file=str(folder / "merges.txt"),
+        tokenizer = GPT2TokenizerFast(  # transformers 5 takes vocab= / merges=
+            vocab=str(folder / "vocab.json"), merges=str(folder / "merges.txt"),
             bos_token="<|endoftext|>", eos_token="<|endoftext|>", unk_token="<|endoftext|>",
         )
         config = GPT2Config(
-            vocab_size=tokenizer.vocab_size, n_positions=128, n_embd=n_embd,
+            vocab_size=len(tokenizer), n_positions=128, n_embd=n_embd,
             n_layer=n_layer, n_head=2, bos_token_id=tokenizer.bos_token_id,
             eos_token_id=tokenizer.eos_token_id,
         )

@@ -1,0 +1,373 @@
+"""``%%chat``, ``%generate`` and ``%finetune lm`` with a tiny GPT-2 built in code."""
+
+import re
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from tests.conftest import run, usage_error
+
+TWELVE_WORDS = "the movie was good but the food was bad and i hate"
+
+
+@pytest.fixture(scope="module")
+def gpt2(tmp_path_factory):
+    """A 2-layer GPT-2 folder (128-token context, no chat template)."""
+    from tests.factory import Factory
+
+    folder = Factory(tmp_path_factory.mktemp("lm")).gpt2()
+    return str(folder)
+
+
+@pytest.fixture
+def watched_views(monkeypatch):
+    """Record every value a ChatView's ``text`` takes, and whether it was streaming."""
+    from ipyllmapps.widgets import chat
+
+    views = []
+
+    class WatchedView(chat.ChatView):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.seen = []
+            self.observe(lambda c: self.seen.append((c["new"], self.streaming)), "text")
+            views.append(self)
+
+    monkeypatch.setattr(chat, "ChatView", WatchedView)
+    return views
+
+
+def _magics(shell):
+    return shell.magics_manager.registry["ChatMagics"]
+
+
+def _loops(text, size=10):
+    """Whether some run of ``size`` characters occurs twice without overlapping."""
+    text = text.replace("\ufffd", "")  # bytes that are not whole characters
+    first = {}
+    for i in range(len(text) - size + 1):
+        start = first.setdefault(text[i : i + size], i)
+        if i - start >= size:
+            return True
+    return False
+
+
+# -- %generate -------------------------------------------------------------------
+
+
+def test_batched_prompts_give_what_they_give_alone(shell, gpt2, capsys, caplog):
+    """T2: greedy, a short and a twelve-word prompt batched with left padding."""
+    flags = f"-m {gpt2} --temperature 0 -n 1 --max-new-tokens 12 --seed 0"
+    run(shell, f"%%generate {flags} -o both\nHi\n{TWELVE_WORDS}")
+    run(shell, f"%generate {flags} -o short Hi")
+    run(shell, f"%generate {flags} -o long {TWELVE_WORDS}")
+    both = shell.user_ns["both"]
+    assert list(both["prompt"]) == ["Hi", TWELVE_WORDS]
+    assert both["text"][0] == shell.user_ns["short"]["text"][0]
+    assert both["text"][1] == shell.user_ns["long"]["text"][0]
+    assert both["text"][0] != both["text"][1]
+
+    captured = capsys.readouterr()
+    shown = captured.out + captured.err + caplog.text
+    assert "pad_token" not in shown and "pad token" not in shown
+    assert f"Prompt: {TWELVE_WORDS}" in captured.out  # the text fallback
+
+
+def test_defaults_do_not_loop(shell, gpt2):
+    """T3: the default settings never repeat a run of text; bare greedy does."""
+    run(
+        shell,
+        f"%generate -m {gpt2} --max-new-tokens 40 --seed 3 -o out nice to meet you",
+    )
+    out = shell.user_ns["out"]
+    assert len(out) == 5  # five continuations, as in the seed
+    assert len(set(out["text"])) > 1
+    for text in out["text"]:
+        assert not _loops(text), text
+
+    run(
+        shell,
+        f"%generate -m {gpt2} --max-new-tokens 40 --temperature 0 -n 1 "
+        "--no-repeat-ngram 0 -o bare nice to meet you",
+    )
+    assert _loops(shell.user_ns["bare"]["text"][0])
+
+
+def test_seed_makes_sampling_reproducible(shell, gpt2):
+    for name in ("a", "b"):
+        run(
+            shell,
+            f"%generate -m {gpt2} -n 2 --seed 7 --max-new-tokens 10 -o {name} hello",
+        )
+    assert list(shell.user_ns["a"]["text"]) == list(shell.user_ns["b"]["text"])
+
+
+@pytest.mark.parametrize(
+    "cell, expected",
+    [
+        ("%generate", "`%generate` needs a prompt"),
+        ("%%generate\n\n   \n", "The `%%generate` cell is empty"),
+        ("%%generate stray words\nHi", "move `stray words` into the cell"),
+        ("%generate -n 0 hi", "`-n` must be at least 1"),
+        ("%generate --temperature -1 hi", "`--temperature` must be 0 (greedy) or more"),
+        ("%generate --top-p 2 hi", "`--top-p` must be in (0, 1]"),
+        ("%generate -o 1x hi", "`-o 1x` is not a variable name"),
+        ("%generate --beams 3 hi", "unrecognized arguments: --beams"),
+        ("%generate -m ./no/such/folder hi", "No file or folder `./no/such/folder`"),
+    ],
+)
+def test_generate_mistakes_are_one_line(shell, capsys, cell, expected):
+    assert expected in usage_error(shell, cell, capsys)
+
+
+def test_prompts_are_not_expanded(shell, gpt2):
+    shell.user_ns["word"] = "EXPANDED"
+    run(shell, f"%generate -m {gpt2} -n 1 --max-new-tokens 2 -o out {{word}} $word")
+    assert shell.user_ns["out"]["prompt"][0] == "{word} $word"
+
+
+# -- %%chat ----------------------------------------------------------------------
+
+
+def test_reply_streams_into_the_view(shell, gpt2, watched_views):
+    run(shell, f"%%chat -m {gpt2} --max-new-tokens 40 --seed 1\nhello how are you")
+    (view,) = watched_views
+    growing = [text for text, streaming in view.seen if streaming]
+    assert len(growing) >= 3, view.seen
+    assert all(a != b and b.startswith(a) for a, b in zip(growing, growing[1:]))
+    assert not view.streaming
+    turns = _magics(shell).conversations["tiny-gpt2"].turns
+    assert [t["role"] for t in turns] == ["user", "assistant"]
+    assert turns[0]["content"] == "hello how are you"
+    assert turns[1]["content"] == view.text
+    assert "characters in" in view.status
+
+
+def test_stop_button_ends_the_reply(shell, gpt2, watched_views, monkeypatch):
+    from ipyllmapps.widgets import chat
+
+    class StoppedView(chat.ChatView):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.observe(lambda c: self._stop.click(), "text")
+
+    monkeypatch.setattr(chat, "ChatView", StoppedView)
+    run(shell, f"%%chat -m {gpt2} --max-new-tokens 100 --seed 1\nhello")
+    view = _magics(shell).views["tiny-gpt2"]
+    assert view.status.startswith("stopped")
+    from ipyllmapps.models import lm
+
+    reply = _magics(shell).conversations["tiny-gpt2"].turns[-1]["content"]
+    entry = __import__("ipyllmapps").manager().get("tiny-gpt2")
+    assert lm.count_tokens(entry.bundle, reply) < 50
+
+
+def test_a_failed_reply_shows_under_its_view(shell, gpt2, monkeypatch):
+    from ipyllmapps.models import lm
+
+    def failing(*args, **kwargs):
+        yield "partial "
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(lm, "stream", failing)
+    result = shell.run_cell(f"%%chat -m {gpt2}\nhello")
+    assert isinstance(result.error_in_exec, RuntimeError)
+    view = _magics(shell).views["tiny-gpt2"]
+    assert view.text == "partial " and not view.streaming
+    assert "Error: boom" in view.output.outputs[0]["text"]
+    assert _magics(shell).conversations["tiny-gpt2"].turns == []
+
+
+def test_history_is_kept_and_trimmed_with_a_notice(shell, gpt2, capsys):
+    message = " ".join(["the movie was good"] * 8)  # about 30 tokens
+    for _ in range(4):
+        run(shell, f"%%chat -m {gpt2} --max-new-tokens 30 --seed 2\n{message}")
+    out = capsys.readouterr().out
+    assert "oldest exchange(s) were dropped to fit tiny-gpt2's 128-token context" in out
+    conversation = _magics(shell).conversations["tiny-gpt2"]
+    assert 2 <= len(conversation.turns) < 8
+
+    run(shell, f"%chat -m {gpt2} --history")
+    out = capsys.readouterr().out
+    assert "Conversation with tiny-gpt2" in out
+    assert out.count(f"You: {message}") == len(conversation.turns) // 2
+
+    run(shell, f"%chat -m {gpt2} --reset")
+    assert conversation.turns == []
+    assert "was cleared" in capsys.readouterr().out
+
+
+def test_system_prompt_and_plain_dialogue_format(shell, gpt2):
+    from ipyllmapps.models import lm
+
+    run(shell, f'%chat -m {gpt2} --system "You are a patient tutor"')
+    conversation = _magics(shell).conversations["tiny-gpt2"]
+    assert conversation.system == "You are a patient tutor"
+    bundle = __import__("ipyllmapps").manager().get("tiny-gpt2").bundle
+    assert not bundle.has_chat_template
+    conversation.turns = [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "hello"},
+    ]
+    prompt = bundle.tokenizer.decode(
+        lm.chat_prompt(bundle, conversation, "how are you")
+    )
+    assert prompt == (
+        "You are a patient tutor\n\nUser: hi\nAssistant: hello\n"
+        "User: how are you\nAssistant:"
+    )
+    assert lm.clean_reply(bundle, " fine thanks\nUser: and") == "fine thanks"
+
+
+def test_chat_template_is_used_when_the_model_has_one(shell, gpt2):
+    from ipyllmapps.models import lm
+
+    run(shell, f"%models load {gpt2} --task lm")
+    bundle = __import__("ipyllmapps").manager().get("tiny-gpt2").bundle
+    bundle.tokenizer.chat_template = (
+        "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}\n{% endfor %}"
+        "{% if add_generation_prompt %}<assistant>{% endif %}"
+    )
+    conversation = lm.Conversation(system="be brief")
+    prompt = bundle.tokenizer.decode(lm.chat_prompt(bundle, conversation, "hi"))
+    assert prompt == "<system>be brief\n<user>hi\n<assistant>"
+
+
+@pytest.mark.parametrize(
+    "cell, expected",
+    [
+        ("%%chat\n   \n", "The `%%chat` cell is empty"),
+        ("%chat", "`%chat` needs a message"),
+        ("%%chat --temperature -2\nhi", "`--temperature` must be 0 (greedy) or more"),
+        ("%%chat --max-new-tokens 0\nhi", "`--max-new-tokens` must be at least 1"),
+        ("%%chat --system 'unclosed\nhi", "No closing quotation"),
+        ("%%chat --colour red\nhi", "unrecognized arguments: --colour red"),
+    ],
+)
+def test_chat_mistakes_are_one_line(shell, capsys, cell, expected):
+    assert expected in usage_error(shell, cell, capsys)
+
+
+def test_too_long_for_the_context_is_one_line(shell, gpt2, capsys):
+    run(shell, f"%models load {gpt2} --task lm")
+    capsys.readouterr()
+    line = usage_error(shell, f"%%chat -m {gpt2} --max-new-tokens 128\nhi", capsys)
+    assert "`--max-new-tokens 128` leaves no room for the prompt" in line
+    line = usage_error(
+        shell, f"%%chat -m {gpt2} --max-new-tokens 20\n" + "the movie " * 80, capsys
+    )
+    assert "shorten it, or lower `--max-new-tokens`" in line
+
+
+# -- %finetune lm ----------------------------------------------------------------
+
+
+def test_finetune_lm_lowers_the_loss(shell, gpt2, tmp_path, capsys):
+    dialogue = tmp_path / "dialogue.txt"
+    lines = [
+        "User: hello how are you",
+        "Assistant: i am very happy, and you?",
+        "User: what is overfitting",
+        "Assistant: the model learns the train data",
+    ]
+    dialogue.write_text("\n".join(lines * 6) + "\n")
+    saved = tmp_path / "chatty"
+    run(
+        shell,
+        f"%finetune lm --data {dialogue} --base {gpt2} --block-size 32 "
+        f"--epochs 3 --lr 3e-3 --name chatty --save {saved} -o losses",
+    )
+    out = capsys.readouterr().out
+    before, after = map(
+        float, re.search(r"loss ([\d.]+) → ([\d.]+) after 3", out).groups()
+    )
+    assert after < before * 0.8, out
+    losses = shell.user_ns["losses"]
+    assert list(losses["epoch"]) == [1, 2, 3]
+    assert losses["loss"].iloc[-1] < losses["loss"].iloc[0]
+    assert "chatty" in __import__("ipyllmapps").manager()
+    assert (saved / "config.json").is_file()
+
+    run(shell, "%generate -m chatty -n 1 --max-new-tokens 5 -o out hello")
+    assert len(shell.user_ns["out"]) == 1
+
+
+@pytest.mark.parametrize(
+    "line, expected",
+    [
+        ("--data missing.txt", "No file `missing.txt`"),
+        ("", "the following arguments are required: --data"),
+        ("--data {txt} --epochs 0", "`--epochs` must be at least 1"),
+        ("--data {txt} --block-size 2", "`--block-size` must be at least 8"),
+    ],
+)
+def test_finetune_lm_mistakes_are_one_line(shell, tmp_path, capsys, line, expected):
+    txt = tmp_path / "a.txt"
+    txt.write_text("hello")
+    line = line.replace("{txt}", str(txt))
+    assert expected in usage_error(shell, f"%finetune lm {line}", capsys)
+
+
+# -- loading ---------------------------------------------------------------------
+
+
+def test_gguf_conversion_is_cached_and_atomic(tmp_path, monkeypatch, gpt2):
+    import shutil
+
+    from ipyllmapps.models import lm
+
+    monkeypatch.setenv("IPYLLMAPPS_CACHE", str(tmp_path / "cache"))
+    gguf = tmp_path / "Tiny-Model.Q4.gguf"
+    gguf.write_bytes(b"GGUF")
+    calls = []
+
+    def convert(source, folder):
+        calls.append(source)
+        shutil.copytree(gpt2, folder, dirs_exist_ok=True)
+
+    def broken(source, folder):
+        (folder / "config.json").write_text("{}")
+        raise RuntimeError("disk full")
+
+    folder = lm.cached_gguf(gguf, convert)
+    assert folder.parent == tmp_path / "cache" and folder.name.startswith("tiny-model-")
+    assert lm.cached_gguf(gguf, convert) == folder
+    assert len(calls) == 1
+    bundle = lm.load(str(gguf), device="cpu", dtype="float32", offline=True)
+    assert bundle.context == 128 and len(calls) == 1
+
+    gguf.write_bytes(b"GGUF changed")
+    with pytest.raises(RuntimeError):
+        lm.cached_gguf(gguf, broken)
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [folder.name]
+
+
+def test_loading_the_package_leaves_torch_out():
+    code = (
+        "import sys, ipyllmapps.magics.chat, ipyllmapps.widgets.chat, "
+        "ipyllmapps.models.lm; print('torch' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "False"
+
+
+# -- the bundled model -------------------------------------------------------------
+
+
+@pytest.mark.real
+def test_smollm2_answers_on_topic_while_streaming(shell, watched_views):
+    run(shell, "%%chat --max-new-tokens 40 --temperature 0\nWhat is overfitting?")
+    (view,) = watched_views
+    growing = [text for text, streaming in view.seen if streaming]
+    assert len(growing) >= 3
+    bundle = __import__("ipyllmapps").manager().get("smollm2").bundle
+    assert bundle.has_chat_template  # it survived the conversion to safetensors
+    reply = view.text.lower()
+    assert sum(w in reply for w in ("model", "data", "train", "fit", "learn")) >= 2, (
+        reply
+    )
+    assert not any(t.name.startswith("ipyllmapps-") for t in threading.enumerate())
