@@ -44,12 +44,23 @@ ROOT = Path(__file__).resolve().parent.parent
 def main(argv=None):
     """Train the head, print its held-out accuracy and write the weights."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sdist", help="vaderSentiment .tar.gz (default: pip download)")
-    parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "ipyllmapps-vader"),
-                        help="folder for the sdist and the embedding cache")
-    parser.add_argument("--min-score", type=float, default=1.0,
-                        help="drop sentences whose mean rating is within this of 0")
-    parser.add_argument("--out", default=str(ROOT / "ipyllmapps" / "data" / "sentiment-head.npz"))
+    parser.add_argument(
+        "--sdist", help="vaderSentiment .tar.gz (default: pip download)"
+    )
+    parser.add_argument(
+        "--cache",
+        default=str(Path(tempfile.gettempdir()) / "ipyllmapps-vader"),
+        help="folder for the sdist and the embedding cache",
+    )
+    parser.add_argument(
+        "--min-score",
+        type=float,
+        default=1.0,
+        help="drop sentences whose mean rating is within this of 0",
+    )
+    parser.add_argument(
+        "--out", default=str(ROOT / "ipyllmapps" / "data" / "sentiment-head.npz")
+    )
     args = parser.parse_args(argv)
 
     cache = Path(args.cache)
@@ -63,27 +74,45 @@ def main(argv=None):
     x = vectors[kept]
     y = np.array([int(rows[i][2] > 0) for i in kept])
     sources = np.array([rows[i][0] for i in kept])
-    print(f"{len(kept)} kept with |score| >= {args.min_score} "
-          f"({y.mean():.1%} positive)")
+    print(
+        f"{len(kept)} kept with |score| >= {args.min_score} ({y.mean():.1%} positive)"
+    )
 
     rng = np.random.default_rng(SEED)
     order = rng.permutation(len(kept))
     n_test = len(kept) // 5
     n_val = len(kept) // 10
-    test, val, train = order[:n_test], order[n_test:n_test + n_val], order[n_test + n_val:]
+    test, val, train = (
+        order[:n_test],
+        order[n_test : n_test + n_val],
+        order[n_test + n_val :],
+    )
 
     strength = pick_strength(x, y, train, val)
-    model = fit(x[np.concatenate([train, val])], y[np.concatenate([train, val])], strength)
+    model = fit(
+        x[np.concatenate([train, val])], y[np.concatenate([train, val])], strength
+    )
     predicted = model.predict(x[test])
     accuracy = float((predicted == y[test]).mean())
     for source in sorted(set(sources)):
         mask = sources[test] == source
-        print(f"  {source:<22} {mask.sum():5d} held out  "
-              f"accuracy {(predicted[mask] == y[test][mask]).mean():.3f}")
-    print(f"held-out accuracy: {accuracy:.3f} on {len(test)} sentences never seen in training")
+        print(
+            f"  {source:<22} {mask.sum():5d} held out  "
+            f"accuracy {(predicted[mask] == y[test][mask]).mean():.3f}"
+        )
+    print(
+        f"held-out accuracy: {accuracy:.3f} on {len(test)} sentences "
+        "never seen in training"
+    )
 
-    write_head(Path(args.out), model, accuracy, len(train) + len(val), len(test),
-               args.min_score)
+    write_head(
+        Path(args.out),
+        model,
+        accuracy,
+        len(train) + len(val),
+        len(test),
+        args.min_score,
+    )
     print(f"wrote {args.out}")
     return accuracy
 
@@ -92,8 +121,21 @@ def download_sdist(folder):
     """Fetch the vaderSentiment source distribution with pip; return its path."""
     found = sorted(folder.glob("vaderSentiment-*.tar.gz"))
     if not found:
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps",
-                        "--no-binary", ":all:", VADER, "-d", str(folder)], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                VADER,
+                "-d",
+                str(folder),
+            ],
+            check=True,
+        )
         found = sorted(folder.glob("vaderSentiment-*.tar.gz"))
     return found[-1]
 
@@ -102,8 +144,9 @@ def read_ratings(sdist):
     """Return ``(source, text, mean rating)`` for every rated sentence in the sdist."""
     rows = []
     with tarfile.open(sdist) as outer:
-        inner_member = next(m for m in outer.getmembers()
-                            if m.name.endswith("hutto_ICWSM_2014.tar.gz"))
+        inner_member = next(
+            m for m in outer.getmembers() if m.name.endswith("hutto_ICWSM_2014.tar.gz")
+        )
         inner_bytes = outer.extractfile(inner_member).read()
     with tarfile.open(fileobj=io.BytesIO(inner_bytes)) as inner:
         for member in sorted(inner.getmembers(), key=lambda m: m.name):
@@ -160,10 +203,17 @@ def write_head(path, model, accuracy, n_train, n_test, min_score):
     weight = np.stack([-w / 2, w / 2])  # (2, 384)
     bias = np.array([-b / 2, b / 2], dtype=np.float32)
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, weight=weight, bias=bias, labels=np.array(LABELS),
-             accuracy=np.float32(accuracy), n_train=n_train, n_test=n_test,
-             min_score=np.float32(min_score),
-             source=np.array(f"{VADER} sdist, hutto_ICWSM_2014 ground truth (MIT)"))
+    np.savez(
+        path,
+        weight=weight,
+        bias=bias,
+        labels=np.array(LABELS),
+        accuracy=np.float32(accuracy),
+        n_train=n_train,
+        n_test=n_test,
+        min_score=np.float32(min_score),
+        source=np.array(f"{VADER} sdist, hutto_ICWSM_2014 ground truth (MIT)"),
+    )
 
 
 if __name__ == "__main__":

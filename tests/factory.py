@@ -31,8 +31,8 @@ class Factory:
         folder.mkdir(parents=True, exist_ok=True)
         vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, *"abcdefghijklmnopqrstuvwxyz"]
         vocab += [f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"]
-        (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
-        tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"))
+        # transformers 5 builds the fast tokenizer from vocab= (vocab_file= is ignored)
+        tokenizer = BertTokenizerFast(vocab={word: i for i, word in enumerate(vocab)})
         tokenizer.model_max_length = 64
         config = BertConfig(
             vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2,

@@ -27,23 +27,7 @@ NEGATIVE = [
 
 @pytest.fixture
 def tiny(factory):
-    return with_vocab(factory.bert_classifier())
-
-
-def with_vocab(folder):
-    """Give a factory model a tokenizer that knows the words of its ``vocab.txt``.
-
-    Under transformers 5, ``BertTokenizerFast(vocab_file=...)`` (what the
-    factory calls) keeps only the five special tokens, so every word would be
-    ``[UNK]`` and nothing could be learned.
-    """
-    from transformers import BertTokenizerFast
-
-    words = (folder / "vocab.txt").read_text().split()
-    tokenizer = BertTokenizerFast(vocab={word: i for i, word in enumerate(words)})
-    tokenizer.model_max_length = 64
-    tokenizer.save_pretrained(folder)
-    return folder
+    return factory.bert_classifier()
 
 
 def cell(magic_line, lines):
@@ -93,7 +77,11 @@ def test_p1_quoted_labels_with_spaces_arrive_whole(shell):
 
 @pytest.mark.real
 def test_t1_long_emoji_and_cjk_lines_with_the_default_model(shell):
-    lines = [" ".join(["remarkable"] * 3000), "😀" * 50, "今天天气很好，我们去公园散步。"]
+    lines = [
+        " ".join(["remarkable"] * 3000),
+        "😀" * 50,
+        "今天天气很好，我们去公园散步。",
+    ]
     run(shell, cell("%%classify -o res", lines))
     res = shell.user_ns["res"]
     assert list(res["truncated"]) == [True, False, False]
@@ -116,14 +104,21 @@ def test_batched_sorted_results_equal_one_text_at_a_time(shell, tiny):
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    texts = ["good", "the movie was not very good but the food was great",
-             "bad", "i hate this film and the service", "hello how are you"]
+    texts = [
+        "good",
+        "the movie was not very good but the food was great",
+        "bad",
+        "i hate this film and the service",
+        "hello how are you",
+    ]
     run(shell, cell(f"%%classify -m {tiny} --batch-size 2 -o res", texts))
     model = AutoModelForSequenceClassification.from_pretrained(tiny).eval()
     tokenizer = AutoTokenizer.from_pretrained(tiny)
     for text, scores in zip(texts, shell.user_ns["res"]["scores"]):
         with torch.no_grad():
-            expected = model(**tokenizer(text, return_tensors="pt")).logits.softmax(-1)[0]
+            expected = model(**tokenizer(text, return_tensors="pt")).logits.softmax(-1)[
+                0
+            ]
         assert scores["negative"] == pytest.approx(expected[0].item(), abs=1e-5)
         assert scores["positive"] == pytest.approx(expected[1].item(), abs=1e-5)
 
@@ -144,16 +139,30 @@ def test_p3_empty_cell_is_one_line_error(shell, capsys):
     assert "the cell body is empty" in line  # IPython's own message
 
 
-@pytest.mark.parametrize("source, expected", [
-    ("%classify", "`%classify` needs a text"),
-    ('%classify -m x "unclosed', "close the quote"),
-    ("%classify --labels sports hello", "needs at least two labels"),
-    ("%classify -k 0 hello", "`-k 0` must be at least 1"),
-    ("%classify --batch-size 0 hello", "`--batch-size 0` must be at least 1"),
-    ("%classify --colour red hello", "unrecognized arguments: --colour"),
-    ("%classify -m ./no/such/folder hello", "No file or folder `./no/such/folder`"),
-    ("%%classify text on the line\nbody", "move `text on the line` into the cell body"),
-])
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        ("%classify", "`%classify` needs a text"),
+        ('%classify -m x "unclosed', "close the quote"),
+        ("%classify --labels sports hello", "needs at least two labels"),
+        ("%classify -k 0 hello", "`-k 0` must be at least 1"),
+        ("%classify --batch-size 0 hello", "`--batch-size 0` must be at least 1"),
+        ("%classify --colour red hello", "unrecognized arguments: --colour"),
+        (
+            '%classify --labels a,b --template "About {x}." hi',
+            "needs one `{}` where the",
+        ),
+        (
+            '%classify --labels a,b --template "No label." hi',
+            "needs one `{}` where the",
+        ),
+        ("%classify -m ./no/such/folder hello", "No file or folder `./no/such/folder`"),
+        (
+            "%%classify text on the line\nbody",
+            "move `text on the line` into the cell body",
+        ),
+    ],
+)
 def test_user_mistakes_are_one_line(shell, capsys, source, expected):
     assert expected in usage_error(shell, source, capsys)
 
@@ -167,10 +176,16 @@ def test_labels_need_an_nli_model(shell, tiny, capsys):
 
 
 def test_nli_model_runs_the_zero_shot_pipeline(shell, factory):
-    nli = with_vocab(factory.bert_classifier(
-        labels=("entailment", "neutral", "contradiction"), name="tiny-nli"))
-    run(shell, cell(f"%%classify -m {nli} --labels sports,politics -o res",
-                    ["the game", "the vote"]))
+    nli = factory.bert_classifier(
+        labels=("entailment", "neutral", "contradiction"), name="tiny-nli"
+    )
+    run(
+        shell,
+        cell(
+            f"%%classify -m {nli} --labels sports,politics -o res",
+            ["the game", "the vote"],
+        ),
+    )
     res = shell.user_ns["res"]
     for scores in res["scores"]:
         assert set(scores) == {"sports", "politics"}
@@ -178,12 +193,13 @@ def test_nli_model_runs_the_zero_shot_pipeline(shell, factory):
 
 
 def test_top_k_and_multi_label(shell, factory):
-    model = with_vocab(factory.bert_classifier(labels=("a", "b", "c", "d"), name="four"))
+    model = factory.bert_classifier(labels=("a", "b", "c", "d"), name="four")
     run(shell, f"%classify -m {model} -k 2 --multi-label -o res good film")
     record = shell.user_ns["res"].iloc[0]
     assert len(record["scores"]) == 2
-    assert list(record["scores"].values()) == sorted(record["scores"].values(),
-                                                      reverse=True)
+    assert list(record["scores"].values()) == sorted(
+        record["scores"].values(), reverse=True
+    )
     assert set(record["labels"]) >= {k for k, v in record["scores"].items() if v >= 0.5}
     run(shell, f"%classify -m {model} --multi-label -o res good film")
     assert sum(shell.user_ns["res"].iloc[0]["scores"].values()) > 1.2  # four sigmoids
@@ -210,13 +226,27 @@ def test_view_filters_rows_by_label():
     from ipyllmapps.widgets.classify import ClassifyView, text_view
 
     records = [
-        {"text": "yay", "label": "positive", "score": 0.9,
-         "scores": {"positive": 0.9, "negative": 0.1}, "truncated": False},
-        {"text": "boo", "label": "negative", "score": 0.8,
-         "scores": {"negative": 0.8, "positive": 0.2}, "truncated": True},
+        {
+            "text": "yay",
+            "label": "positive",
+            "score": 0.9,
+            "scores": {"positive": 0.9, "negative": 0.1},
+            "truncated": False,
+        },
+        {
+            "text": "boo",
+            "label": "negative",
+            "score": 0.8,
+            "scores": {"negative": 0.8, "positive": 0.2},
+            "truncated": True,
+        },
     ]
     view = ClassifyView(records, title="demo")
-    assert [value for _, value in view.filter.options] == ["all", "positive", "negative"]
+    assert [value for _, value in view.filter.options] == [
+        "all",
+        "positive",
+        "negative",
+    ]
     view.filter.value = "negative"
     assert "boo" in view.rows.value and "yay" not in view.rows.value
     assert "[truncated]" in view.rows.value
@@ -230,10 +260,13 @@ def test_help_prints_the_docstring(shell, capsys):
 
 
 def test_importing_the_magics_leaves_torch_out():
-    code = ("import sys, ipyllmapps.magics.classify, ipyllmapps.widgets.classify, "
-            "ipyllmapps.models.classify; print('torch' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
+    code = (
+        "import sys, ipyllmapps.magics.classify, ipyllmapps.widgets.classify, "
+        "ipyllmapps.models.classify; print('torch' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == "False"
 
 
@@ -253,33 +286,20 @@ def write_reviews(path, rows=200):
     return path
 
 
-def summaries(monkeypatch):
-    """Record what each TrainingView shows as its final summary."""
-    from ipyllmapps.widgets.training import TrainingView
-
-    shown = []
-    finish = TrainingView.finish
-
-    def record(self, summary):
-        shown.append(summary)
-        finish(self, summary)
-
-    monkeypatch.setattr(TrainingView, "finish", record)
-    return shown
-
-
-def test_finetune_trains_registers_saves_and_loads_back(shell, tiny, tmp_path,
-                                                         monkeypatch):
+def test_finetune_trains_registers_saves_and_loads_back(shell, tiny, tmp_path):
     data = write_reviews(tmp_path / "reviews.csv")
     saved = tmp_path / "saved"
-    summary = summaries(monkeypatch)
-    shown = outputs(shell, f"%finetune classify --data {data} --text-col review "
-                           f"--label-col mood --base {tiny} --epochs 3 --lr 5e-3 "
-                           f"--name mine --save {saved} -o history")
-    assert "held-out accuracy" in summary[0] and "on 40 rows" in summary[0]
-    assert "`%%classify -m mine`" in summary[0] and str(saved) in summary[0]
+    shown = outputs(
+        shell,
+        f"%finetune classify --data {data} --text-col review "
+        f"--label-col mood --base {tiny} --epochs 3 --lr 5e-3 "
+        f"--name mine --save {saved} -o history",
+    )
     assert "application/vnd.jupyter.widget-view+json" in shown[0]  # progress bar
-    assert shown[-1]["image/png"]  # the final loss / accuracy plot
+    summary = shown[-1]["text/plain"]  # the final fallback
+    assert "held-out accuracy" in summary and "on 40 rows" in summary
+    assert "`%%classify -m mine`" in summary and str(saved) in summary
+    assert shown[-1]["image/png"]  # the loss / accuracy plot
     history = shell.user_ns["history"]
     assert list(history["epoch"]) == [1, 2, 3]
     assert history["accuracy"].iloc[-1] >= 0.9
@@ -291,11 +311,14 @@ def test_finetune_trains_registers_saves_and_loads_back(shell, tiny, tmp_path,
     run(shell, cell(f"%%classify -m {saved} -o by_folder", texts))
     by_folder = shell.user_ns["by_folder"]
     assert list(by_folder["label"]) == ["pos", "neg"]
-    assert list(by_folder["score"]) == pytest.approx(list(shell.user_ns["by_name"]["score"]),
-                                                     abs=1e-5)
+    assert list(by_folder["score"]) == pytest.approx(
+        list(shell.user_ns["by_name"]["score"]), abs=1e-5
+    )
 
 
-def test_finetune_ctrl_c_keeps_the_last_finished_epoch(shell, tiny, tmp_path, monkeypatch):
+def test_finetune_ctrl_c_keeps_the_last_finished_epoch(
+    shell, tiny, tmp_path, monkeypatch
+):
     from ipyllmapps.widgets.training import TrainingView
 
     original = TrainingView.epoch
@@ -306,24 +329,33 @@ def test_finetune_ctrl_c_keeps_the_last_finished_epoch(shell, tiny, tmp_path, mo
         original(self, number, **metrics)
 
     monkeypatch.setattr(TrainingView, "epoch", interrupt_second)
-    summary = summaries(monkeypatch)
     data = write_reviews(tmp_path / "reviews.csv", rows=40)
-    run(shell, f"%finetune classify --data {data} --text-col review --label-col mood "
-               f"--base {tiny} --epochs 3 --name cut -o history")
-    assert "1 epoch(s) (stopped: kept the last finished epoch)" in summary[0]
+    shown = outputs(
+        shell,
+        f"%finetune classify --data {data} --text-col review "
+        f"--label-col mood --base {tiny} --epochs 3 --name cut -o history",
+    )
+    assert (
+        "1 epoch(s) (stopped: kept the last finished epoch)" in shown[-1]["text/plain"]
+    )
     assert list(shell.user_ns["history"]["epoch"]) == [1]
     run(shell, "%classify -m cut -o res good")
     assert shell.user_ns["res"].iloc[0]["label"] in {"pos", "neg"}
 
 
-@pytest.mark.parametrize("args, expected", [
-    ("--data missing.csv", "No file `missing.csv`"),
-    ("--data {data} --text-col body", "has no column `body`"),
-    ("--data {data} --text-col review --label-col mood --eval-split 1.5",
-     "`--eval-split 1.5` must be in [0, 1)"),
-    ("--data {data} --epochs 0", "`--epochs 0` must be at least 1"),
-    ("", "the following arguments are required: --data"),
-])
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        ("--data missing.csv", "No file `missing.csv`"),
+        ("--data {data} --text-col body", "has no column `body`"),
+        (
+            "--data {data} --text-col review --label-col mood --eval-split 1.5",
+            "`--eval-split 1.5` must be in [0, 1)",
+        ),
+        ("--data {data} --epochs 0", "`--epochs 0` must be at least 1"),
+        ("", "the following arguments are required: --data"),
+    ],
+)
 def test_finetune_mistakes_are_one_line(shell, capsys, tmp_path, args, expected):
     data = write_reviews(tmp_path / "reviews.csv", rows=10)
     line = usage_error(shell, "%finetune classify " + args.format(data=data), capsys)

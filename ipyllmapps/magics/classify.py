@@ -1,4 +1,4 @@
-"""``%%classify`` / ``%classify``: label texts; ``%finetune classify``: train a classifier."""
+"""``%%classify`` / ``%classify`` label texts; ``%finetune classify`` trains a model."""
 
 from pathlib import Path
 
@@ -8,6 +8,7 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from ipyllmapps.errors import UserError, user_errors
 from ipyllmapps.magics._base import AppMagics, parse
 from ipyllmapps.models.classify import TEMPLATE
+from ipyllmapps.widgets.classify import ClassifyView
 
 _ENCODERS = ("minilm", "sentiment")  # models whose zero-shot path is MiniLM's
 
@@ -18,19 +19,40 @@ class ClassifyMagics(AppMagics):
 
     @magic_arguments()
     @argument("text", nargs="*", help="with `%%classify`: the text to classify")
-    @argument("-m", "--model", help="`sentiment` (default), a hub id, a local folder, "
-              "or the name given to `%%finetune classify`")
-    @argument("--labels", help="comma-separated labels for zero-shot classification, "
-              "like `sports,politics,technology`")
-    @argument("--template", default=TEMPLATE, help="how a zero-shot label is described "
-              f"(default: `{TEMPLATE}`)")
-    @argument("-k", "--top-k", type=int, help="labels kept and shown per text "
-              "(default: all kept, five shown)")
-    @argument("--multi-label", action="store_true",
-              help="score each label on its own instead of sharing one probability")
+    @argument(
+        "-m",
+        "--model",
+        help="`sentiment` (default), a hub id, a local folder, "
+        "or the name given to `%%finetune classify`",
+    )
+    @argument(
+        "--labels",
+        help="comma-separated labels for zero-shot classification, "
+        "like `sports,politics,technology`",
+    )
+    @argument(
+        "--template",
+        default=TEMPLATE,
+        help=f"how a zero-shot label is described (default: `{TEMPLATE}`)",
+    )
+    @argument(
+        "-k",
+        "--top-k",
+        type=int,
+        help="labels kept and shown per text (default: all kept, five shown)",
+    )
+    @argument(
+        "--multi-label",
+        action="store_true",
+        help="score each label on its own instead of sharing one probability",
+    )
     @argument("--batch-size", type=int, default=32, help="texts per forward pass")
-    @argument("-o", "--out", help="store the records (text, label, score, scores, "
-              "truncated) in this variable")
+    @argument(
+        "-o",
+        "--out",
+        help="store the records (text, label, score, scores, "
+        "truncated) in this variable",
+    )
     @no_var_expand
     @line_cell_magic
     @user_errors
@@ -71,53 +93,77 @@ class ClassifyMagics(AppMagics):
         if args.top_k is not None:
             _check_positive(args.top_k, "-k", "2")
         labels = _labels(args.labels) if args.labels is not None else None
+        _check_template(args.template)
 
+        records, title = self._run(args, texts, labels)
+        self.store(args.out, records)
+        ClassifyView(records, top_k=args.top_k, title=title).show()
+
+    def _run(self, args, texts, labels):
+        """Classify with the model the flags name; return records and a title."""
         from ipyllmapps.models import classify as model
 
-        options = dict(batch_size=args.batch_size, multi_label=args.multi_label,
-                       top_k=args.top_k)
+        options = dict(
+            batch_size=args.batch_size, multi_label=args.multi_label, top_k=args.top_k
+        )
         if labels is not None and (args.model is None or args.model in _ENCODERS):
             embedder = self.manager.load("minilm", "embed").bundle
-            records = model.zero_shot(embedder, texts, labels, template=args.template,
-                                      **options)
-            title = "zero-shot (MiniLM): " + ", ".join(labels)
-        else:
-            loaded = self.manager.load(args.model or self.config_obj.classify_model,
-                                       "classify")
-            if labels is None:
-                records = model.classify(loaded.bundle, texts, **options)
-                title = loaded.name
-            elif model.is_nli(loaded.bundle):
-                records = model.nli_zero_shot(loaded.bundle, texts, labels,
-                                              template=args.template, **options)
-                title = f"zero-shot ({loaded.name}): " + ", ".join(labels)
-            else:
-                raise UserError(
-                    f"`-m {args.model}` is not an NLI model (its labels are "
-                    f"{', '.join(loaded.bundle.labels)}), so it cannot take `--labels`: "
-                    "drop `-m` for MiniLM zero-shot, or name an NLI model such as "
-                    "`facebook/bart-large-mnli`."
-                )
+            records = model.zero_shot(
+                embedder, texts, labels, template=args.template, **options
+            )
+            return records, "zero-shot (MiniLM): " + ", ".join(labels)
 
-        self.store(args.out, records)
-        from ipyllmapps.widgets.classify import ClassifyView
-
-        ClassifyView(records, top_k=args.top_k, title=title).show()
+        loaded = self.manager.load(
+            args.model or self.config_obj.classify_model, "classify"
+        )
+        if labels is None:
+            return model.classify(loaded.bundle, texts, **options), loaded.name
+        if not model.is_nli(loaded.bundle):
+            raise UserError(
+                f"`-m {args.model}` is not an NLI model (its labels are "
+                f"{', '.join(loaded.bundle.labels)}), so it cannot take `--labels`: "
+                "drop `-m` for MiniLM zero-shot, or name an NLI model such as "
+                "`facebook/bart-large-mnli`."
+            )
+        records = model.nli_zero_shot(
+            loaded.bundle, texts, labels, template=args.template, **options
+        )
+        return records, f"zero-shot ({loaded.name}): " + ", ".join(labels)
 
 
 @magic_arguments(name="finetune classify")
-@argument("--data", required=True, help="a .csv, .tsv or .jsonl file of texts and labels")
+@argument(
+    "--data", required=True, help="a .csv, .tsv or .jsonl file of texts and labels"
+)
 @argument("--text-col", default="text", help="column of the texts (default: text)")
 @argument("--label-col", default="label", help="column of the labels (default: label)")
-@argument("--base", default="minilm", help="model to start from: `minilm` (default), "
-          "a BERT-family hub id or a local folder")
-@argument("--epochs", type=int, default=3, help="passes over the training rows (default: 3)")
-@argument("--lr", type=float, default=5e-5, help="peak learning rate (default: 5e-5)")
+@argument(
+    "--base",
+    default="minilm",
+    help="model to start from: `minilm` (default), "
+    "a BERT-family hub id or a local folder",
+)
+@argument(
+    "--epochs", type=int, default=3, help="passes over the training rows (default: 3)"
+)
+@argument("--lr", type=float, default=1e-4, help="peak learning rate (default: 1e-4)")
 @argument("--batch-size", type=int, default=16, help="rows per step (default: 16)")
-@argument("--eval-split", type=float, default=0.2,
-          help="share of rows held out to measure accuracy (default: 0.2)")
-@argument("--name", help="name to serve it under (default: the data file's name + "
-          "`-classifier`)")
+@argument(
+    "--eval-split",
+    type=float,
+    default=0.2,
+    help="share of rows held out to measure accuracy (default: 0.2)",
+)
+@argument(
+    "--name",
+    help="name to serve it under (default: the data file's name + `-classifier`)",
+)
+@argument(
+    "--seed",
+    type=int,
+    default=0,
+    help="random seed of the new head, dropout and shuffling (default: 0)",
+)
 @argument("--save", help="folder to write the model to; `-m FOLDER` loads it back")
 @argument("-o", "--out", help="store the per-epoch metrics in this variable")
 def finetune(magics, line):
@@ -143,10 +189,12 @@ def finetune(magics, line):
     _check_positive(args.epochs, "--epochs", "3")
     _check_positive(args.batch_size, "--batch-size", "16")
     if not args.lr > 0:
-        raise UserError(f"`--lr {args.lr}` must be positive: try `--lr 5e-5`.")
+        raise UserError(f"`--lr {args.lr}` must be positive: try `--lr 1e-4`.")
     if not 0 <= args.eval_split < 1:
-        raise UserError(f"`--eval-split {args.eval_split}` must be in [0, 1): try "
-                        "`--eval-split 0.2`.")
+        raise UserError(
+            f"`--eval-split {args.eval_split}` must be in [0, 1): try "
+            "`--eval-split 0.2`."
+        )
     name = args.name or f"{Path(args.data).stem}-classifier"
     if not name.strip():
         raise UserError("`--name` is empty: try `--name mine`.")
@@ -156,28 +204,50 @@ def finetune(magics, line):
 
     texts, labels = model.read_table(args.data, args.text_col, args.label_col)
     train_texts, train_labels, eval_texts, eval_labels = model.split(
-        texts, labels, args.eval_split)
+        texts, labels, args.eval_split, seed=args.seed
+    )
     label_set = sorted(set(labels))
     device = magics.manager.resolve_device(None)
-    bundle = model.prepare_finetune(args.base, label_set, device=device,
-                                    offline=magics.config_obj.offline)
+    bundle = model.prepare_finetune(
+        args.base,
+        label_set,
+        device=device,
+        offline=magics.config_obj.offline,
+        seed=args.seed,
+    )
     steps = -(-len(train_texts) // args.batch_size) * args.epochs
-    view = TrainingView(f"%finetune classify {args.base} on {Path(args.data).name}: "
-                        f"{len(train_texts)} rows, {len(label_set)} labels", steps).show()
-    result = model.train(bundle, train_texts, train_labels, eval_texts, eval_labels,
-                         epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
-                         on_step=view.step, on_epoch=view.epoch)
+    view = TrainingView(
+        f"%finetune classify {args.base} on {Path(args.data).name}: "
+        f"{len(train_texts)} rows, {len(label_set)} labels",
+        steps,
+    ).show()
+    result = model.train(
+        bundle,
+        train_texts,
+        train_labels,
+        eval_texts,
+        eval_labels,
+        epochs=args.epochs,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        on_step=view.step,
+        on_epoch=view.epoch,
+        seed=args.seed,
+    )
     magics.store(args.out, [dict(epoch=i, **m) for i, m in enumerate(result.epochs, 1)])
     if not result.epochs:
         view.finish("stopped before the first epoch finished; nothing was kept.")
         return
 
     magics.manager.register(name, bundle, "classify", source=f"finetuned:{name}")
-    parts = [f"{len(result.epochs)} epoch(s)"
-             + (" (stopped: kept the last finished epoch)" if result.interrupted else "")]
+    parts = [
+        f"{len(result.epochs)} epoch(s)"
+        + (" (stopped: kept the last finished epoch)" if result.interrupted else "")
+    ]
     if eval_texts:
-        parts.append(f"held-out accuracy {result.last['accuracy']:.3f} on "
-                     f"{len(eval_texts)} rows")
+        parts.append(
+            f"held-out accuracy {result.last['accuracy']:.3f} on {len(eval_texts)} rows"
+        )
     parts.append(f"use it with `%%classify -m {name}`")
     if args.save:
         parts.append(f"saved to {model.save(bundle, args.save)}")
@@ -188,25 +258,47 @@ def _texts(args, cell):
     if cell is None:
         text = " ".join(args.text).strip()
         if not text:
-            raise UserError('`%classify` needs a text: `%classify "What a lovely day"`, '
-                            "or use `%%classify` with one text per line.")
+            raise UserError(
+                '`%classify` needs a text: `%classify "What a lovely day"`, '
+                "or use `%%classify` with one text per line."
+            )
         return [text]
     if args.text:
-        raise UserError("`%%classify` takes its texts from the cell, one per line: move "
-                        f"`{' '.join(args.text)}` into the cell body.")
+        raise UserError(
+            "`%%classify` takes its texts from the cell, one per line: move "
+            f"`{' '.join(args.text)}` into the cell body."
+        )
     texts = [row.strip() for row in cell.splitlines() if row.strip()]
     if not texts:
-        raise UserError("The `%%classify` cell has no text (only blank lines): write one "
-                        "text per line under `%%classify`.")
+        raise UserError(
+            "The `%%classify` cell has no text (only blank lines): write one "
+            "text per line under `%%classify`."
+        )
     return texts
 
 
 def _labels(text):
-    labels = list(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    labels = list(
+        dict.fromkeys(part.strip() for part in text.split(",") if part.strip())
+    )
     if len(labels) < 2:
-        raise UserError(f"`--labels {text}` needs at least two labels, separated by commas: "
-                        "`--labels sports,politics,technology`.")
+        raise UserError(
+            f"`--labels {text}` needs at least two labels, separated by commas: "
+            "`--labels sports,politics,technology`."
+        )
     return labels
+
+
+def _check_template(template):
+    try:
+        usable = "{}" in template and template.format("x") != template
+    except (IndexError, KeyError, ValueError):
+        usable = False
+    if not usable:
+        raise UserError(
+            f"`--template {template}` needs one `{{}}` where the label goes and no "
+            'other braces: `--template "This review is {}."`.'
+        )
 
 
 def _check_positive(value, flag, example):

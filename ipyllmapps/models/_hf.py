@@ -1,5 +1,6 @@
 """Loading Hugging Face models by hub id or folder, with one-line errors."""
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -28,13 +29,33 @@ def from_pretrained(cls, source, *, offline, task, **kwargs):
     elif _looks_like_path(source):
         raise UserError(f"No file or folder `{source}`: check the path.")
     try:
-        return cls.from_pretrained(source, local_files_only=offline or _hub_offline(),
-                                   **kwargs)
+        with no_progress_bars():
+            return cls.from_pretrained(
+                source, local_files_only=offline or _hub_offline(), **kwargs
+            )
     except (OSError, ValueError) as exc:
         if local.exists():
             raise UserError(f"`{source}` is not a model folder that {task} can load: "
                             f"{_first_line(exc)}") from None
         raise UserError(not_found_message(source, task)) from None
+
+
+@contextlib.contextmanager
+def no_progress_bars():
+    """Hide transformers' per-load progress bars for the duration of a load.
+
+    They print to stderr on every load, which in a notebook buries the result;
+    the user's own setting is restored afterwards.
+    """
+    from transformers.utils import logging as hf_logging
+
+    enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            hf_logging.enable_progress_bar()
 
 
 def not_found_message(source, task):

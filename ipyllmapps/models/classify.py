@@ -70,21 +70,36 @@ def load(source, *, device, dtype, offline):
             "`minilm` is a sentence encoder, not a classifier: add `--labels a,b,c` "
             "for zero-shot labels, or train one with `%finetune classify --data FILE`."
         )
-    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import (
+        AutoConfig,
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+    )
 
     config = from_pretrained(AutoConfig, source, offline=offline, task="classify")
     architectures = config.architectures or []
-    if architectures and not any("ForSequenceClassification" in a for a in architectures):
+    if architectures and not any(
+        "ForSequenceClassification" in a for a in architectures
+    ):
         raise UserError(
             f"`{source}` is a {architectures[0]} without a classification head: "
             f"fine-tune it first with `%finetune classify --data FILE --base {source}`."
         )
     tokenizer = from_pretrained(AutoTokenizer, source, offline=offline, task="classify")
-    model = from_pretrained(AutoModelForSequenceClassification, source, offline=offline,
-                            task="classify", dtype=torch_dtype(dtype))
+    model = from_pretrained(
+        AutoModelForSequenceClassification,
+        source,
+        offline=offline,
+        task="classify",
+        dtype=torch_dtype(dtype),
+    )
     model.to(device).eval()
-    return ClassifierBundle(model=model, tokenizer=tokenizer, labels=label_names(model),
-                            max_tokens=model_limit(tokenizer, model.config))
+    return ClassifierBundle(
+        model=model,
+        tokenizer=tokenizer,
+        labels=label_names(model),
+        max_tokens=model_limit(tokenizer, model.config),
+    )
 
 
 def _load_sentiment(device, dtype):
@@ -95,8 +110,9 @@ def _load_sentiment(device, dtype):
     from ipyllmapps.models.embed import MAX_TOKENS, minilm_path
 
     path = minilm_path()
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    encoder = AutoModel.from_pretrained(path, dtype=torch_dtype(dtype))
+    tokenizer = from_pretrained(AutoTokenizer, path, offline=True, task="classify")
+    encoder = from_pretrained(AutoModel, path, offline=True, task="classify",
+                              dtype=torch_dtype(dtype))
     with np.load(HEAD_PATH) as saved:
         weight, bias = saved["weight"], saved["bias"]
         labels = [str(label) for label in saved["labels"]]
@@ -107,8 +123,9 @@ def _load_sentiment(device, dtype):
     encoder.to(device).eval()
     head.to(device).eval()
     limit = min(MAX_TOKENS, model_limit(tokenizer, encoder.config))
-    return SentimentBundle(model=encoder, tokenizer=tokenizer, head=head, labels=labels,
-                           max_tokens=limit)
+    return SentimentBundle(
+        model=encoder, tokenizer=tokenizer, head=head, labels=labels, max_tokens=limit
+    )
 
 
 # -- running ---------------------------------------------------------------
@@ -139,8 +156,17 @@ def classify(bundle, texts, *, batch_size=32, multi_label=False, top_k=None):
     return records(texts, probs, bundle.labels, truncated, top_k, multi_label)
 
 
-def zero_shot(embedder, texts, labels, *, template=TEMPLATE, temperature=TEMPERATURE,
-              multi_label=False, batch_size=32, top_k=None):
+def zero_shot(
+    embedder,
+    texts,
+    labels,
+    *,
+    template=TEMPLATE,
+    temperature=TEMPERATURE,
+    multi_label=False,
+    batch_size=32,
+    top_k=None,
+):
     """Pick among ``labels`` by MiniLM cosine similarity to a description of each.
 
     Each label becomes ``template.format(label)``; the similarities of a text
@@ -152,20 +178,26 @@ def zero_shot(embedder, texts, labels, *, template=TEMPLATE, temperature=TEMPERA
 
     descriptions = [template.format(label) for label in labels]
     encoded, _ = tokenize(embedder.tokenizer, descriptions, embedder.max_tokens)
-    label_vectors = run_batches(embedder.model, embedder.tokenizer, encoded, batch_size,
-                                lambda batch: sentence_vectors(embedder.model, batch))
-
-    label_vectors = label_vectors.to(next(embedder.model.parameters()).device)
+    label_vectors = run_batches(
+        embedder.model,
+        embedder.tokenizer,
+        encoded,
+        batch_size,
+        lambda batch: sentence_vectors(embedder.model, batch),
+    ).to(next(embedder.model.parameters()).device)  # (labels, dim)
 
     def forward(batch):
-        similarity = sentence_vectors(embedder.model, batch) @ label_vectors.T  # (batch, labels)
+        vectors = sentence_vectors(embedder.model, batch)  # (batch, dim)
+        similarity = vectors @ label_vectors.T  # (batch, labels)
         if multi_label:
             centred = similarity - similarity.mean(dim=-1, keepdim=True)
             return torch.sigmoid(centred / temperature)
         return torch.softmax(similarity / temperature, dim=-1)
 
     encoded, truncated = tokenize(embedder.tokenizer, texts, embedder.max_tokens)
-    probs = run_batches(embedder.model, embedder.tokenizer, encoded, batch_size, forward)
+    probs = run_batches(
+        embedder.model, embedder.tokenizer, encoded, batch_size, forward
+    )
     return records(texts, probs, list(labels), truncated, top_k, multi_label)
 
 
@@ -173,23 +205,41 @@ def is_nli(bundle):
     """Whether a loaded classifier is an NLI model (it has an entailment label)."""
     labels = [str(label).lower() for label in (getattr(bundle, "labels", None) or [])]
     return isinstance(bundle, ClassifierBundle) and any(
-        label.startswith("entail") for label in labels)
+        label.startswith("entail") for label in labels
+    )
 
 
-def nli_zero_shot(bundle, texts, labels, *, template=TEMPLATE, multi_label=False,
-                  batch_size=32, top_k=None):
-    """Pick among ``labels`` with an NLI model and the transformers zero-shot pipeline."""
+def nli_zero_shot(
+    bundle,
+    texts,
+    labels,
+    *,
+    template=TEMPLATE,
+    multi_label=False,
+    batch_size=32,
+    top_k=None,
+):
+    """Pick among ``labels`` with an NLI model through the zero-shot pipeline."""
     import numpy as np
     from transformers import pipeline
 
-    classifier = pipeline("zero-shot-classification", model=bundle.model,
-                          tokenizer=bundle.tokenizer, device=bundle.model.device)
-    longest = max(len(bundle.tokenizer(template.format(label))["input_ids"])
-                  for label in labels)
+    classifier = pipeline(
+        "zero-shot-classification",
+        model=bundle.model,
+        tokenizer=bundle.tokenizer,
+        device=bundle.model.device,
+    )
+    longest = max(
+        len(bundle.tokenizer(template.format(label))["input_ids"]) for label in labels
+    )
     _, truncated = tokenize(bundle.tokenizer, texts, bundle.max_tokens - longest)
-    outputs = classifier(list(texts), candidate_labels=list(labels),
-                         hypothesis_template=template, multi_label=multi_label,
-                         batch_size=batch_size)
+    outputs = classifier(
+        list(texts),
+        candidate_labels=list(labels),
+        hypothesis_template=template,
+        multi_label=multi_label,
+        batch_size=batch_size,
+    )
     if isinstance(outputs, dict):
         outputs = [outputs]
     probs = np.zeros((len(texts), len(labels)), dtype=np.float32)
@@ -231,7 +281,7 @@ def run_batches(model, tokenizer, encoded, batch_size, forward):
     out = [None] * len(ids)
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
-            index = order[start:start + batch_size]
+            index = order[start : start + batch_size]
             batch = _batch(encoded, index, tokenizer, device)
             result = forward(batch).float().cpu()  # (batch, labels)
             for i, row in zip(index, result):
@@ -244,17 +294,24 @@ def _batch(encoded, rows, tokenizer, device):
     left = getattr(tokenizer, "padding_side", "right") == "left"
     width = max(len(encoded["input_ids"][i]) for i in rows)
     return {
-        key: _pad([encoded[key][i] for i in rows], width,
-                  pad_id if key == "input_ids" else 0, left).to(device)
-        for key in ("input_ids", "attention_mask", "token_type_ids") if key in encoded
+        key: _pad(
+            [encoded[key][i] for i in rows],
+            width,
+            pad_id if key == "input_ids" else 0,
+            left,
+        ).to(device)
+        for key in ("input_ids", "attention_mask", "token_type_ids")
+        if key in encoded
     }
 
 
 def _pad(rows, width, value, left):
     import torch
 
-    padded = [[value] * (width - len(r)) + r if left else r + [value] * (width - len(r))
-              for r in rows]
+    padded = [
+        [value] * (width - len(r)) + r if left else r + [value] * (width - len(r))
+        for r in rows
+    ]
     return torch.tensor(padded, dtype=torch.long)
 
 
@@ -294,14 +351,21 @@ def label_names(model):
     """The model's labels in id order."""
     id2label = getattr(model.config, "id2label", None) or {}
     count = model.config.num_labels
-    return [str(id2label.get(i, id2label.get(str(i), f"LABEL_{i}"))) for i in range(count)]
+    return [
+        str(id2label.get(i, id2label.get(str(i), f"LABEL_{i}"))) for i in range(count)
+    ]
 
 
 def model_limit(tokenizer, config):
     """The longest input in tokens that both the tokenizer and the model accept."""
-    limits = [n for n in (getattr(tokenizer, "model_max_length", None),
-                          getattr(config, "max_position_embeddings", None))
-              if n and n < _NO_LIMIT]
+    limits = [
+        n
+        for n in (
+            getattr(tokenizer, "model_max_length", None),
+            getattr(config, "max_position_embeddings", None),
+        )
+        if n and n < _NO_LIMIT
+    ]
     return min(limits) if limits else 512
 
 
@@ -315,29 +379,44 @@ def read_table(path, text_col=None, label_col=None):
     """
     path = Path(path).expanduser()
     if not path.is_file():
-        raise UserError(f"No file `{path}`: give a .csv, .tsv or .jsonl with `--data FILE`.")
+        raise UserError(
+            f"No file `{path}`: give a .csv, .tsv or .jsonl with `--data FILE`."
+        )
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv"):
         with path.open(newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle, delimiter="\t" if suffix == ".tsv" else ","))
+            rows = list(
+                csv.DictReader(handle, delimiter="\t" if suffix == ".tsv" else ",")
+            )
     elif suffix in (".jsonl", ".json"):
         rows = _read_jsonl(path)
     else:
-        raise UserError(f"`{path.name}` is not a .csv, .tsv or .jsonl file: convert it to "
-                        "one with a `text` and a `label` column.")
+        raise UserError(
+            f"`{path.name}` is not a .csv, .tsv or .jsonl file: convert it to "
+            "one with a `text` and a `label` column."
+        )
     text_col, label_col = text_col or "text", label_col or "label"
     columns = list(rows[0]) if rows else []
     for flag, name in (("--text-col", text_col), ("--label-col", label_col)):
         if name not in columns:
             listed = ", ".join(f"`{c}`" for c in columns) or "none"
-            raise UserError(f"`{path.name}` has no column `{name}` (columns: {listed}): "
-                            f"name the right one with `{flag} NAME`.")
-    pairs = [(str(r[text_col]).strip(), str(r[label_col]).strip()) for r in rows
-             if r.get(text_col) is not None and str(r[text_col]).strip()
-             and r.get(label_col) is not None and str(r[label_col]).strip()]
+            raise UserError(
+                f"`{path.name}` has no column `{name}` (columns: {listed}): "
+                f"name the right one with `{flag} NAME`."
+            )
+    pairs = [
+        (str(r[text_col]).strip(), str(r[label_col]).strip())
+        for r in rows
+        if r.get(text_col) is not None
+        and str(r[text_col]).strip()
+        and r.get(label_col) is not None
+        and str(r[label_col]).strip()
+    ]
     if len({label for _, label in pairs}) < 2:
-        raise UserError(f"`{path.name}` needs at least two different labels in "
-                        f"`{label_col}` to train a classifier.")
+        raise UserError(
+            f"`{path.name}` needs at least two different labels in "
+            f"`{label_col}` to train a classifier."
+        )
     return [t for t, _ in pairs], [label for _, label in pairs]
 
 
@@ -350,8 +429,10 @@ def _read_jsonl(path):
             try:
                 rows.append(json.loads(line))
             except json.JSONDecodeError:
-                raise UserError(f"Line {number} of `{path.name}` is not JSON: write one "
-                                "object per line, like {\"text\": ..., \"label\": ...}.")
+                raise UserError(
+                    f"Line {number} of `{path.name}` is not JSON: write one "
+                    'object per line, like {"text": ..., "label": ...}.'
+                ) from None
     return rows
 
 
@@ -365,24 +446,45 @@ def split(texts, labels, eval_fraction, seed=0):
     if eval_fraction > 0:
         n_eval = min(max(1, n_eval), len(order) - 1)
     held, kept = order[:n_eval], order[n_eval:]
-    return ([texts[i] for i in kept], [labels[i] for i in kept],
-            [texts[i] for i in held], [labels[i] for i in held])
+    return (
+        [texts[i] for i in kept],
+        [labels[i] for i in kept],
+        [texts[i] for i in held],
+        [labels[i] for i in held],
+    )
 
 
-def prepare_finetune(base, label_set, *, device, offline):
-    """A classifier with a new head for ``label_set`` on top of ``base``'s encoder."""
+def prepare_finetune(base, label_set, *, device, offline, seed=0):
+    """A classifier with a new head for ``label_set`` on top of ``base``'s encoder.
+
+    ``seed`` seeds torch's global generator, as the transformers Trainer does,
+    so that the new head, dropout and shuffling repeat from run to run.
+    """
+    import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
     from ipyllmapps.models.embed import minilm_path
 
     path = minilm_path() if base in ("minilm", "sentiment") else base
     tokenizer = from_pretrained(AutoTokenizer, path, offline=offline, task="classify")
-    model = from_pretrained(
-        AutoModelForSequenceClassification, path, offline=offline, task="classify",
-        num_labels=len(label_set), id2label=dict(enumerate(label_set)),
-        label2id={label: i for i, label in enumerate(label_set)},
-        ignore_mismatched_sizes=True,
-    )
+    torch.manual_seed(seed)
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the head is new on purpose: no "MISSING" table
+    try:
+        model = from_pretrained(
+            AutoModelForSequenceClassification,
+            path,
+            offline=offline,
+            task="classify",
+            num_labels=len(label_set),
+            id2label=dict(enumerate(label_set)),
+            label2id={label: i for i, label in enumerate(label_set)},
+            ignore_mismatched_sizes=True,
+        )
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    log.info("new %d-label head on %s", len(label_set), base)
     model.to(device)
     limit = model_limit(tokenizer, model.config)
     if base in ("minilm", "sentiment"):
@@ -390,12 +492,25 @@ def prepare_finetune(base, label_set, *, device, offline):
 
         limit = min(limit, MAX_TOKENS)
         tokenizer.model_max_length = limit  # so that a saved copy keeps the limit
-    return ClassifierBundle(model=model, tokenizer=tokenizer, labels=list(label_set),
-                            max_tokens=limit)
+    return ClassifierBundle(
+        model=model, tokenizer=tokenizer, labels=list(label_set), max_tokens=limit
+    )
 
 
-def train(bundle, texts, labels, eval_texts, eval_labels, *, epochs, lr, batch_size,
-          on_step=None, on_epoch=None, seed=0):
+def train(
+    bundle,
+    texts,
+    labels,
+    eval_texts,
+    eval_labels,
+    *,
+    epochs,
+    lr,
+    batch_size,
+    on_step=None,
+    on_epoch=None,
+    seed=0,
+):
     """Fine-tune every weight of ``bundle.model``; Ctrl-C keeps the last epoch.
 
     ``on_step(loss=...)`` is called after every batch and
@@ -418,7 +533,8 @@ def train(bundle, texts, labels, eval_texts, eval_labels, *, epochs, lr, batch_s
     total = max(1, steps_per_epoch * epochs)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: max(0.0, 1.0 - step / total))  # linear decay to zero
+        optimizer, lambda step: max(0.0, 1.0 - step / total)
+    )  # linear decay to zero
     generator = torch.Generator().manual_seed(seed)
     device = next(model.parameters()).device
 
@@ -427,7 +543,7 @@ def train(bundle, texts, labels, eval_texts, eval_labels, *, epochs, lr, batch_s
         order = torch.randperm(len(texts), generator=generator).tolist()
         losses = []
         for start in range(0, len(order), batch_size):
-            rows = order[start:start + batch_size]
+            rows = order[start : start + batch_size]
             batch = _batch(encoded, rows, bundle.tokenizer, device)
             logits = model(**batch).logits.float()
             loss = torch.nn.functional.cross_entropy(logits, targets[rows].to(device))
@@ -456,8 +572,9 @@ def evaluate(bundle, texts, labels, batch_size=32):
     bundle.model.eval()
     index = {label: i for i, label in enumerate(bundle.labels)}
     encoded, _ = tokenize(bundle.tokenizer, texts, bundle.max_tokens)
-    logits = run_batches(bundle.model, bundle.tokenizer, encoded, batch_size,
-                         bundle.logits)  # (rows, labels)
+    logits = run_batches(
+        bundle.model, bundle.tokenizer, encoded, batch_size, bundle.logits
+    )  # (rows, labels)
     targets = torch.tensor([index.get(label, -100) for label in labels])
     loss = torch.nn.functional.cross_entropy(logits, targets, ignore_index=-100).item()
     accuracy = (logits.argmax(-1) == targets).float().mean().item()

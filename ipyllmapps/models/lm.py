@@ -22,7 +22,7 @@ from typing import Any
 
 from ipyllmapps.errors import UserError
 from ipyllmapps.manager import Bundle
-from ipyllmapps.models._hf import from_pretrained, torch_dtype
+from ipyllmapps.models._hf import from_pretrained, no_progress_bars, torch_dtype
 
 log = logging.getLogger(__name__)
 
@@ -157,8 +157,9 @@ def cached_gguf(gguf, convert=None):
 def _dequantise(gguf, folder):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    with no_progress_bars():
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
     quantizer = getattr(model, "hf_quantizer", None)
     if quantizer is not None:  # the weights are plain float tensors by now
         quantizer.remove_quantization_config(model)

@@ -37,8 +37,9 @@ class ClassifyView:
         counts = summary(self.records)
         options = [(f"{_ALL} ({len(self.records)})", _ALL)]
         options += [(f"{label} ({n})", label) for label, n in counts]
-        self.filter = w.ToggleButtons(options=options, value=_ALL,
-                                      style={"button_width": "auto"})
+        self.filter = w.ToggleButtons(
+            options=options, value=_ALL, style={"button_width": "auto"}
+        )
         self.rows = w.HTML(rows_html(self.records, self.top_k))
         self.filter.observe(self._handle_filter, names="value")
         heading = w.HTML(f"<b>{escape(title)}</b>" if title else "")
@@ -46,8 +47,11 @@ class ClassifyView:
 
     def show(self):
         """Display the view with its text and HTML fallbacks."""
-        show(self.widget, text_view(self.records, self.top_k, self.title),
-             html=html_view(self.records, self.top_k, self.title))
+        show(
+            self.widget,
+            text_view(self.records, self.top_k, self.title),
+            html=html_view(self.records, self.top_k, self.title),
+        )
 
     def _handle_filter(self, change):
         chosen = change["new"]
@@ -71,11 +75,15 @@ def text_view(records, top_k=None, title=None):
     lines = [title] if title else []
     lines.append(f"{len(records)} line(s): {summary_line(records)}")
     for record in records[:MAX_ROWS]:
-        scores = ", ".join(f"{label} {score:.2f}"
-                           for label, score in list(record["scores"].items())[:top_k])
+        scores = ", ".join(
+            f"{label} {score:.2f}"
+            for label, score in list(record["scores"].items())[:top_k]
+        )
         mark = " [truncated]" if record["truncated"] else ""
-        lines.append(f"{record['label']:<12} {record['score']:.2f}  "
-                     f"{_short(record['text'])}{mark}  ({scores})")
+        lines.append(
+            f"{record['label']:<12} {record['score']:.2f}  "
+            f"{_short(record['text'])}{mark}  ({scores})"
+        )
     if len(records) > MAX_ROWS:
         lines.append(f"… {len(records) - MAX_ROWS} more (keep them all with `-o NAME`)")
     return "\n".join(lines)
@@ -93,19 +101,30 @@ def rows_html(records, top_k=None):
     top_k = top_k or SHOWN_LABELS
     blocks = []
     for record in records[:MAX_ROWS]:
-        mark = (' <span style="color:#b26a00" title="longer than the model accepts; '
-                'the end was cut">[truncated]</span>') if record["truncated"] else ""
-        bars = "".join(bar_html(label, score)
-                       for label, score in list(record["scores"].items())[:top_k])
+        mark = (
+            (
+                ' <span style="color:#b26a00" title="longer than the model accepts; '
+                'the end was cut">[truncated]</span>'
+            )
+            if record["truncated"]
+            else ""
+        )
+        bars = "".join(
+            bar_html(label, score)
+            for label, score in list(record["scores"].items())[:top_k]
+        )
+        text = escape(_short(record["text"], 160))
         blocks.append(
             '<div style="margin:4px 0;padding:4px 0;border-bottom:1px solid #eee">'
-            f'<div style="font-size:13px">{escape(_short(record["text"], 160))}{mark}</div>'
+            f'<div style="font-size:13px">{text}{mark}</div>'
             f'<div style="font-size:12px"><b>{escape(record["label"])}</b></div>'
             f"{bars}</div>"
         )
     if len(records) > MAX_ROWS:
-        blocks.append(f"<div><i>… {len(records) - MAX_ROWS} more (keep them all with "
-                      "<code>-o NAME</code>)</i></div>")
+        blocks.append(
+            f"<div><i>… {len(records) - MAX_ROWS} more (keep them all with "
+            "<code>-o NAME</code>)</i></div>"
+        )
     return "".join(blocks)
 
 

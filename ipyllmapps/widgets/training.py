@@ -82,6 +82,12 @@ class TrainingView:
             bundle = {"text/plain": f"{self.title}: {summary}"}
             if self.plot.value:
                 bundle["image/png"] = png_base64(bytes(self.plot.value))
+            html = f"<p><b>{escape(self.title)}</b>: {escape(summary)}</p>"
+            for image in (self.plot.value, self.sample.value):
+                if image:
+                    html += (f'<img src="data:image/png;base64,'
+                             f'{png_base64(bytes(image))}" style="max-width:520px">')
+            bundle["text/html"] = html
             bundle.update(_view(self.widget))
             self._handle.update(bundle, raw=True)
 
