@@ -30,6 +30,9 @@ class Extension:
 
     def close(self):
         self.comm.close()
+        for magics in self.magics:
+            if hasattr(magics, "close"):
+                magics.close()
         self.manager.unload_all()
         registry = self.shell.magics_manager.magics
         for magics in self.magics:

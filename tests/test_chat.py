@@ -371,3 +371,22 @@ def test_smollm2_answers_on_topic_while_streaming(shell, watched_views):
         reply
     )
     assert not any(t.name.startswith("ipyllmapps-") for t in threading.enumerate())
+
+
+def test_next_cell_waits_for_a_streaming_reply(shell, gpt2):
+    """A reply streaming in the background ends before the next cell runs."""
+    from ipyllmapps.widgets.chat import ChatView
+
+    magics = shell.magics_manager.registry["ChatMagics"]
+    release = threading.Event()
+    view = ChatView("tiny", "hello").show()
+
+    def pieces():
+        release.wait(5)
+        yield "done"
+
+    view.stream(pieces())
+    magics.views["tiny"] = view
+    threading.Timer(0.3, release.set).start()
+    run(shell, "after = 1")
+    assert view.text == "done" and not view.streaming

@@ -35,10 +35,15 @@ def test_unload_ext_unloads_models_and_magics(shell):
 
 
 def test_reload_ext_leaves_one_set_of_state(shell):
+    hooks = len(shell.events.callbacks["pre_run_cell"])
     run(shell, "%reload_ext ipyllmapps")
     run(shell, "%reload_ext ipyllmapps")
     names = [c for c in shell.configurables if type(c).__name__ == "LLMApps"]
     assert len(names) == 1
+    assert len(shell.events.callbacks["pre_run_cell"]) == hooks
+    shell.extension_manager.unload_extension("ipyllmapps")
+    assert len(shell.events.callbacks["pre_run_cell"]) < hooks
+    shell.extension_manager.load_extension("ipyllmapps")  # the fixture unloads it
 
 
 def test_models_table_widget_and_fallback(shell, capsys):

@@ -27,6 +27,22 @@ class ChatMagics(AppMagics):
         self.conversations = {}  # model name -> models.lm.Conversation
         self.views = {}  # model name -> the ChatView of its latest reply
         self.names = {}  # source as typed after -m -> the model's name
+        shell.events.register("pre_run_cell", self._finish_replies)
+
+    def close(self):
+        """Stop waiting on cells (called when the extension is unloaded)."""
+        self.shell.events.unregister("pre_run_cell", self._finish_replies)
+
+    def _finish_replies(self, info=None):
+        """Let a streaming reply end before the next cell runs.
+
+        ``%%chat`` returns at once so that its Stop button can be clicked while
+        the reply streams; the next cell then waits for the reply (Interrupt
+        stops it), so cells still run in order and a notebook run from start
+        to end, headless too, saves every reply whole.
+        """
+        for view in list(self.views.values()):
+            view.wait()
 
     @magic_arguments()
     @argument(
