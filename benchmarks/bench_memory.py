@@ -10,6 +10,8 @@ import sys
 
 from _common import report, shell
 
+from IPython.utils.capture import capture_output
+
 import ipyllmapps
 from ipyllmapps.manager.memory import process_rss, release_memory
 
@@ -22,6 +24,19 @@ def rss():
 def main():
     cycles = 5 if "--quick" in sys.argv else 20
     ip = shell()
+    with capture_output():  # the %models table would print at every load
+        size, baseline, after = measure(ip, cycles)
+    growth = (after[-1] - after[0]) / size
+    back = (after[-1] - baseline) / size
+    report(f"RSS growth over {cycles} cycles / model size", growth,
+           f"model {size / 2**20:.0f} MB, first cycle +{(after[0] - baseline) / 2**20:.1f}"
+           f" MB, last +{(after[-1] - baseline) / 2**20:.1f} MB", goal="< 0.05")
+    report("RSS above baseline after unload / model size", back,
+           f"baseline {baseline / 2**20:.0f} MB", goal="< 0.10")
+
+
+def measure(ip, cycles):
+    """Return the model's size, the RSS baseline and the RSS after each cycle."""
     ip.run_cell("import torch, transformers")
     ip.run_cell("%models load minilm")  # warm up imports and allocator pools
     size = ipyllmapps.manager().get("minilm").nbytes
@@ -32,13 +47,7 @@ def main():
         ip.run_cell("%models load minilm")
         ip.run_cell("%models unload minilm")
         after.append(rss())
-    growth = (after[-1] - after[0]) / size
-    back = (after[-1] - baseline) / size
-    report(f"RSS growth over {cycles} cycles / model size", growth,
-           f"model {size / 2**20:.0f} MB, first cycle +{(after[0] - baseline) / 2**20:.1f} MB, "
-           f"last +{(after[-1] - baseline) / 2**20:.1f} MB", goal="< 0.05")
-    report("RSS above baseline after unload / model size", back,
-           f"baseline {baseline / 2**20:.0f} MB", goal="< 0.10")
+    return size, baseline, after
 
 
 if __name__ == "__main__":

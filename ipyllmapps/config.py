@@ -104,6 +104,22 @@ class LLMApps(Configurable):
             raise TraitError("`budget_fraction` must be between 0 and 1, like `0.8`.")
         return proposal["value"]
 
+    @validate("models_per_task")
+    def _check_models_per_task(self, proposal):
+        if proposal["value"] < 0:
+            raise TraitError("`models_per_task` must be 0 (no limit) or more, like `1`.")
+        return proposal["value"]
+
+    @validate("classify_model", "image_model", "asr_model", "gan_model", "chat_model")
+    def _check_model(self, proposal):
+        value = proposal["value"].strip()
+        if not value:
+            raise TraitError(
+                f"`{proposal['trait'].name}` needs a model: a bundled name like "
+                f"`{proposal['trait'].default_value}`, a folder or a hub id."
+            )
+        return value
+
     @validate("language")
     def _check_language(self, proposal):
         value = proposal["value"].strip().lower()

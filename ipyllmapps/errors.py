@@ -8,6 +8,7 @@ frames (and the tensors they reference) of the failed call alive.
 """
 
 import functools
+import math
 import traceback
 
 
@@ -61,10 +62,11 @@ def parse_size(text):
     try:
         value = float(number)
     except ValueError:
-        value = -1.0
-    if value < 0 or unit not in units:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0) or unit not in units:
         raise UserError(
-            f"`{text}` is not a memory size: write it like `6GB`, `512MB` or `1.5GiB`."
+            f"`{text}` is not a memory size: write a positive size like `6GB`, "
+            "`512MB` or `1.5GiB`."
         )
     return int(value * units[unit])
 

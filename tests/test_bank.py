@@ -214,6 +214,26 @@ def test_p3_wrong_ids_get_one_line_listing_what_is_valid(shell, capsys, cell, ex
     assert expected in usage_error(shell, cell, capsys)
 
 
+@pytest.mark.parametrize(
+    "cell, expected",
+    [
+        (
+            "%ask q1 q2",
+            "`%ask` shows one item at a time: type `%ask q1`, then `%ask q2`; to "
+            'search, quote the text: `%ask "q1 q2"`.',
+        ),
+        (
+            "%ask p2 overfitting",
+            "`%ask` shows one item at a time: type `%ask p2`; to search, quote "
+            'the text: `%ask "p2 overfitting"`.',
+        ),
+    ],
+)
+def test_several_ids_are_one_line_not_a_search(shell, shown, capsys, cell, expected):
+    assert usage_error(shell, cell, capsys) == "UsageError: " + expected
+    assert shown == []
+
+
 def test_malformed_teacher_bank_is_one_line(shell, capsys, tmp_path):
     path = tmp_path / "bad.md"
     path.write_text(
@@ -300,6 +320,30 @@ def test_quiz_results_reach_python_and_csv(shell, shown, tmp_path):
     assert shell.user_ns["again"].equals(table)
 
 
+@pytest.mark.parametrize(
+    "target, expected",
+    [
+        (
+            "{tmp}",
+            "`--csv {tmp}` is a folder: name a file in it, like "
+            "`--csv {tmp}/results.csv`.",
+        ),
+        (
+            "/proc/x.csv",
+            "Cannot write `--csv /proc/x.csv` (No such file or directory): use a "
+            "file in a folder you can write, like `--csv results.csv`.",
+        ),
+    ],
+)
+def test_quiz_csv_that_cannot_be_written_is_one_line_before_the_quiz(
+    shell, shown, capsys, tmp_path, target, expected
+):
+    cell = f"%quiz -o r --csv {target.format(tmp=tmp_path)}"
+    line = usage_error(shell, cell, capsys)
+    assert line == "UsageError: " + expected.format(tmp=tmp_path)
+    assert shown == [] and "r" not in shell.user_ns  # no quiz, no table
+
+
 def test_quiz_picks_by_topic_and_seed(shell, shown):
     run(shell, "%quiz --n 2 --topic training --seed 3")
     run(shell, "%quiz --n 2 --topic Training --seed 3")
@@ -369,6 +413,15 @@ def test_search_ranks_the_overfitting_question_first(with_minilm, shown):
     assert shown[0]["text/plain"].startswith("q6")
     run(shell, '%ask --lang zh "怎样避免过拟合" -o zh_hits')
     assert shell.user_ns["zh_hits"]["id"][0] == "q6"
+
+
+@pytest.mark.real
+def test_quoted_text_with_braces_searches(with_minilm, shown):
+    shell = with_minilm
+    run(shell, '%ask "{a, b} notation for overfitting" -o hits')
+    hits = shell.user_ns["hits"]
+    assert len(hits) == 3 and hits["score"].is_monotonic_decreasing
+    assert shown[0]["text/plain"].startswith(hits["id"][0])
 
 
 @pytest.mark.real

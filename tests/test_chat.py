@@ -116,10 +116,78 @@ def test_seed_makes_sampling_reproducible(shell, gpt2):
         ("%generate -o 1x hi", "`-o 1x` is not a variable name"),
         ("%generate --beams 3 hi", "unrecognized arguments: --beams"),
         ("%generate -m ./no/such/folder hi", "No file or folder `./no/such/folder`"),
+        ("%generate ''", "`%generate` needs a prompt"),
+        ("%generate '   '", "`%generate` needs a prompt"),
+        ("%generate --temperature inf hi", "`--temperature` must be 0 (greedy) or"),
+        ("%generate --temperature nan hi", "`--temperature` must be 0 (greedy) or"),
+        ("%generate --temperature 11 hi", "or more, up to 10, like 0.7"),
+        ("%generate --top-p nan hi", "`--top-p` must be in (0, 1]"),
+        ("%generate --top-p 0 hi", "`--top-p` must be in (0, 1]"),
+        ("%generate --top-p inf hi", "`--top-p` must be in (0, 1]"),
+        (
+            "%generate hi --seed 99999999999999999999",
+            "`--seed 99999999999999999999`: use a whole number from 0 to 4294967295",
+        ),
+        ("%generate hi --seed -1", "`--seed -1`: use a whole number from 0"),
+        ("%generate -n 100000 hi", "`-n 100000` is too many: at most 50"),
+        ("%generate -n 51 hi", "`-n 51` is too many: at most 50"),
     ],
 )
 def test_generate_mistakes_are_one_line(shell, capsys, cell, expected):
     assert expected in usage_error(shell, cell, capsys)
+    assert len(__import__("ipyllmapps").manager()) == 0  # refused before loading
+
+
+def test_empty_prompt_is_refused_with_the_model_given(shell, gpt2, capsys):
+    """An empty quoted prompt used to reach the model and fail to reshape."""
+    line = usage_error(shell, f"%generate -m {gpt2} ''", capsys)
+    assert line.endswith(
+        "`%generate` needs a prompt: `%generate What is your favorite color?`."
+    )
+
+
+def test_prompt_of_no_tokens_is_one_line(gpt2):
+    from ipyllmapps.errors import UserError
+    from ipyllmapps.models import lm
+
+    bundle = lm.load(gpt2, device="cpu", dtype="float32", offline=True)
+    with pytest.raises(UserError, match="A prompt is empty: type words to continue"):
+        lm.generate(bundle, ["hi", ""], lm.Sampling(max_new_tokens=2))
+
+
+def test_seed_range_ends_are_accepted(shell, gpt2, capsys):
+    run(shell, f"%generate -m {gpt2} -n 1 --max-new-tokens 2 --seed 0 -o a hi")
+    run(shell, f"%generate -m {gpt2} -n 1 --max-new-tokens 2 --seed 4294967295 hi")
+    line = usage_error(shell, f"%%chat -m {gpt2} --seed 4294967296\nhi", capsys)
+    assert "`--seed 4294967296`: use a whole number from 0 to 4294967295" in line
+
+
+def test_max_new_tokens_must_fit_the_context(shell, gpt2, capsys):
+    """The tiny GPT-2 reads 128 tokens: 500 new ones are refused before work."""
+    line = usage_error(shell, f"%generate -m {gpt2} --max-new-tokens 500 hi", capsys)
+    assert line.startswith(
+        "UsageError: `--max-new-tokens 500` does not fit: the model reads 128 tokens"
+    )
+    assert "use `--max-new-tokens 50` or a shorter prompt" in line
+    assert "tiny-gpt2" in __import__("ipyllmapps").manager()  # still loaded
+    run(shell, f"%generate -m {gpt2} -n 1 --max-new-tokens 120 --seed 0 -o out hi")
+    assert len(shell.user_ns["out"]) == 1
+
+
+def test_a_classifier_folder_is_not_a_language_model(shell, factory, gpt2, capsys):
+    """A BERT sentence classifier used to load as a causal LM and babble."""
+    import ipyllmapps
+
+    run(shell, f"%models load {gpt2} --task lm")
+    bert = factory.bert_classifier()
+    capsys.readouterr()  # the factory's progress bars
+    for cell in (f"%generate -m {bert} hi", f"%%chat -m {bert}\nhi"):
+        line = usage_error(shell, cell, capsys)
+        assert (
+            f"`{bert}` holds a BertForSequenceClassification, not a causal "
+            "language model: use `smollm2`"
+        ) in line
+    assert [r["name"] for r in ipyllmapps.manager().list()] == ["tiny-gpt2"]
 
 
 def test_prompts_are_not_expanded(shell, gpt2):
@@ -199,6 +267,15 @@ def test_history_is_kept_and_trimmed_with_a_notice(shell, gpt2, capsys):
     assert "was cleared" in capsys.readouterr().out
 
 
+def test_reset_of_a_model_never_chatted_with_says_so(shell, capsys):
+    run(shell, "%chat --reset -m neverloaded")
+    out = capsys.readouterr().out
+    assert "There was no conversation with neverloaded to clear." in out
+    assert "was cleared" not in out
+    assert _magics(shell).conversations == {}
+    assert len(__import__("ipyllmapps").manager()) == 0
+
+
 def test_system_prompt_and_plain_dialogue_format(shell, gpt2):
     from ipyllmapps.models import lm
 
@@ -244,6 +321,9 @@ def test_chat_template_is_used_when_the_model_has_one(shell, gpt2):
         ("%%chat --max-new-tokens 0\nhi", "`--max-new-tokens` must be at least 1"),
         ("%%chat --system 'unclosed\nhi", "No closing quotation"),
         ("%%chat --colour red\nhi", "unrecognized arguments: --colour red"),
+        ("%%chat --temperature nan\nhi", "`--temperature` must be 0 (greedy) or"),
+        ("%%chat --top-p inf\nhi", "`--top-p` must be in (0, 1]"),
+        ("%%chat --seed -3\nhi", "`--seed -3`: use a whole number from 0"),
     ],
 )
 def test_chat_mistakes_are_one_line(shell, capsys, cell, expected):
@@ -301,6 +381,11 @@ def test_finetune_lm_lowers_the_loss(shell, gpt2, tmp_path, capsys):
         ("", "the following arguments are required: --data"),
         ("--data {txt} --epochs 0", "`--epochs` must be at least 1"),
         ("--data {txt} --block-size 2", "`--block-size` must be at least 8"),
+        ("--data {txt} --lr inf", "`--lr` must be above 0 and at most 1, like 5e-5"),
+        ("--data {txt} --lr nan", "`--lr` must be above 0 and at most 1"),
+        ("--data {txt} --lr 0", "`--lr` must be above 0 and at most 1"),
+        ("--data {txt} --lr 5", "`--lr` must be above 0 and at most 1"),
+        ("--data {txt} --epochs -2", "`--epochs` must be at least 1"),
     ],
 )
 def test_finetune_lm_mistakes_are_one_line(shell, tmp_path, capsys, line, expected):
@@ -308,6 +393,39 @@ def test_finetune_lm_mistakes_are_one_line(shell, tmp_path, capsys, line, expect
     txt.write_text("hello")
     line = line.replace("{txt}", str(txt))
     assert expected in usage_error(shell, f"%finetune lm {line}", capsys)
+    assert len(__import__("ipyllmapps").manager()) == 0  # nothing loaded or kept
+
+
+def test_finetune_lm_keeps_no_diverged_model(
+    shell, gpt2, tmp_path, monkeypatch, capsys
+):
+    """A run whose loss ends as NaN registers and saves nothing."""
+    import math
+
+    from ipyllmapps.models import lm
+
+    data = tmp_path / "a.txt"
+    data.write_text("hello how are you\n" * 8)
+    real_mean_loss = lm.mean_loss
+    calls = []
+
+    def diverged(model, blocks, batch_size):  # the loss after training is NaN
+        calls.append(1)
+        return (
+            real_mean_loss(model, blocks, batch_size) if len(calls) == 1 else math.nan
+        )
+
+    monkeypatch.setattr(lm, "mean_loss", diverged)
+    saved = tmp_path / "bad"
+    run(
+        shell,
+        f"%finetune lm --data {data} --base {gpt2} --block-size 8 --epochs 1 "
+        f"--name bad --save {saved}",
+    )
+    out = capsys.readouterr().out
+    assert "the loss became nan (training diverged); nothing was kept" in out
+    assert "bad" not in __import__("ipyllmapps").manager()
+    assert not saved.exists()
 
 
 # -- loading ---------------------------------------------------------------------

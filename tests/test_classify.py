@@ -360,3 +360,93 @@ def test_finetune_mistakes_are_one_line(shell, capsys, tmp_path, args, expected)
     data = write_reviews(tmp_path / "reviews.csv", rows=10)
     line = usage_error(shell, "%finetune classify " + args.format(data=data), capsys)
     assert expected in line
+
+
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        ("-o 1bad", "`-o 1bad` is not a variable name you can use: try `-o results`."),
+        (
+            "--save {tmp}/afile/model",
+            "`--save {tmp}/afile/model` cannot be created or written (Not a "
+            "directory): give a folder you can write, like `--save ./my-model`.",
+        ),
+        (
+            "--save /proc/nope",
+            "`--save /proc/nope` cannot be created or written (No such file or "
+            "directory): give a folder you can write, like `--save ./my-model`.",
+        ),
+        (
+            "--save {tmp}/afile",
+            "`--save {tmp}/afile` is a file, not a folder: give a folder, like "
+            "`--save ./my-model`.",
+        ),
+    ],
+)
+def test_finetune_checks_out_and_save_before_training(
+    shell, capsys, tmp_path, monkeypatch, flags, expected
+):
+    import ipyllmapps
+    from ipyllmapps.models import classify
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("training started before the flags were checked")
+
+    monkeypatch.setattr(classify, "prepare_finetune", no_training)
+    (tmp_path / "afile").write_text("not a folder")
+    data = write_reviews(tmp_path / "rev.csv", rows=10)
+    line = usage_error(
+        shell,
+        f"%finetune classify --data {data} --text-col review --label-col mood "
+        f"--name ft1 {flags.format(tmp=tmp_path)}",
+        capsys,
+    )
+    assert line == "UsageError: " + expected.format(tmp=tmp_path)
+    assert "ft1" not in ipyllmapps.manager()
+    assert "1bad" not in shell.user_ns
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "rev.csv"]
+
+
+def test_finetune_save_folder_is_created_only_by_saving(tmp_path):
+    from ipyllmapps.models.training import check_folder
+
+    check_folder(tmp_path / "new" / "model")
+    assert not (tmp_path / "new").exists()  # checked, then removed again
+
+
+def test_finetune_header_only_file_says_it_has_no_rows(shell, capsys, tmp_path):
+    (tmp_path / "rev.csv").write_text("text,label\n")
+    cell = f"%finetune classify --data {tmp_path / 'rev.csv'}"
+    line = usage_error(shell, cell, capsys)
+    assert line == (
+        "UsageError: `rev.csv` has no rows: add one text and its label per row "
+        "under the header."
+    )
+
+
+@pytest.mark.parametrize(
+    "alias, expected",
+    [
+        (
+            "imagenet",
+            "`imagenet` is the bundled image model: use `%classify_image IMAGE -m "
+            "imagenet`, or for text `-m sentiment`.",
+        ),
+        (
+            "whisper-tiny.en",
+            "`whisper-tiny.en` is the bundled speech model: use `%transcribe AUDIO "
+            "-m whisper-tiny.en`, or for text `-m sentiment`.",
+        ),
+        (
+            "smollm2",
+            "`smollm2` is the bundled chat model: use `%%chat -m smollm2`, or for "
+            "text `-m sentiment`.",
+        ),
+    ],
+)
+def test_another_applications_bundled_model_is_named(shell, capsys, alias, expected):
+    line = usage_error(shell, f"%%classify -m {alias}\nWhat a lovely day\n", capsys)
+    assert line == "UsageError: " + expected
+    import ipyllmapps
+
+    assert len(ipyllmapps.manager()) == 0  # nothing was loaded

@@ -57,6 +57,52 @@ def test_channel_order_is_right_both_ways():
     assert to_uint8(square, channels_first=False)[0][0].tolist() == [[255] * 3] * 3
 
 
+@pytest.mark.parametrize("side", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("channels", [3, 4])
+def test_tiny_channels_first_red_stays_red(side, channels):
+    """Sides of 1-4 look like channel counts: the known layout is passed."""
+    from ipyllmapps.models.render import to_uint8
+
+    red = np.full((2, channels, side, side), -1.0, dtype=np.float32)
+    red[:, 0] = 1.0
+    if channels == 4:
+        red[:, 3] = 1.0  # opaque
+    expected = [255, 0, 0] + [255] * (channels - 3)
+    (image, _) = to_uint8(red, channels_first=True)
+    assert image.shape == (side, side, channels)
+    assert image.reshape(-1, channels).tolist() == [expected] * side * side
+    (image, _) = to_uint8(red.transpose(0, 2, 3, 1), channels_first=False)
+    assert image.reshape(-1, channels).tolist() == [expected] * side * side
+
+
+def test_guessed_layout_prefers_square_images():
+    from ipyllmapps.models.render import to_uint8
+
+    red = np.full((1, 3, 4, 4), -1.0, dtype=np.float32)
+    red[:, 0] = 1.0
+    assert to_uint8(red)[0][1, 2].tolist() == [255, 0, 0]  # not 3x4 RGBA
+    assert to_uint8(red.transpose(0, 2, 3, 1))[0][1, 2].tolist() == [255, 0, 0]
+    # every reading of (N, 3, 3, 3) is square: the guess is channels-last
+    cube = np.zeros((1, 3, 3, 3), dtype=np.float32)
+    assert to_uint8(cube)[0].shape == (3, 3, 3)
+
+
+def test_sample_renders_the_generator_layout(shell, factory, monkeypatch):
+    """A 3x3 RGB channels-first output is shown red, not white or grey."""
+    from ipyllmapps.models import gan
+
+    path = factory.dcgan_generator()
+
+    def tiny_red(bundle, count, seed):
+        images = np.full((count, 3, 3, 3), -1.0, dtype=np.float32)
+        images[:, 0] = 1.0
+        return images
+
+    monkeypatch.setattr(gan, "sample", tiny_red)
+    run(shell, f"%gan_sample 2 -m {path} --seed 0 -o red")
+    assert [im[1, 1].tolist() for im in shell.user_ns["red"]] == [[255, 0, 0]] * 2
+
+
 # -- G2 and sampling -----------------------------------------------------------
 
 
@@ -218,10 +264,68 @@ def test_training_data_from_npz_and_folders(tmp_path, monkeypatch):
         ("%gan_train --backend keras --save g.safetensors", "saved as `NAME.keras`"),
         ("%gan_train --backend jax", "invalid choice: 'jax'"),
         ("%gan_train --size 48", "invalid choice: 48"),
+        ("%gan_train --lr nan", "`--lr nan`: use a positive rate up to 1"),
+        ("%gan_train --lr inf", "`--lr inf`: use a positive rate up to 1"),
+        ("%gan_train --lr 0", "`--lr 0.0`: use a positive rate up to 1"),
+        ("%gan_train --seed -1", "`--seed -1`: use a whole number from 0 to"),
+        (
+            "%gan_sample --seed 99999999999999999999",
+            "`--seed 99999999999999999999`: use a whole number from 0 to 2147483647",
+        ),
+        (
+            "%gan_train --save /nonexist/x.safetensors",
+            "`--save /nonexist/x.safetensors`: the folder `/nonexist` does not exist.",
+        ),
+        (
+            "%gan_sample --save /nonexist/x.png",
+            "`--save /nonexist/x.png`: the folder `/nonexist` does not exist.",
+        ),
     ],
 )
 def test_user_mistakes_are_one_line(shell, capsys, line, message):
     assert message in usage_error(shell, line, capsys)
+    assert len(__import__("ipyllmapps").manager()) == 0
+    assert not __import__("os").path.exists("/nonexist")
+
+
+def test_save_to_a_missing_folder_is_refused_before_training(
+    shell, tmp_path, capsys, monkeypatch
+):
+    from ipyllmapps.errors import UserError
+    from ipyllmapps.models import gan
+
+    monkeypatch.setattr(gan, "load_data", lambda *a: pytest.fail("data was loaded"))
+    target = tmp_path / "missing" / "g.safetensors"
+    line = usage_error(shell, f"%gan_train --save {target}", capsys)
+    assert f"the folder `{target.parent}` does not exist" in line
+    assert not target.parent.exists()
+    bundle = gan.GanBundle(model=None, config={})
+    with pytest.raises(UserError, match="does not exist"):
+        gan.save(bundle, target)  # the Python API does not create it either
+    assert not target.parent.exists()
+
+
+def test_truncated_generator_file_is_one_line(shell, factory, tmp_path, capsys):
+    import ipyllmapps
+
+    whole = factory.dcgan_generator().read_bytes()
+    kept = factory.dcgan_generator(name="kept.safetensors")
+    run(shell, f"%models load {kept} --task gan --name kept")
+    for size in (5, 100, len(whole) - 50):
+        cut = tmp_path / "trunc.safetensors"
+        cut.write_bytes(whole[:size])
+        line = usage_error(shell, f"%gan_sample 4 -m {cut}", capsys)
+        assert f"`{cut}` is not a valid generator file" in line
+        assert "write it again with `%gan_train --save`" in line
+    assert [r["name"] for r in ipyllmapps.manager().list()] == ["kept"]
+
+
+def test_corrupt_keras_file_is_one_line(shell, tmp_path, capsys):
+    pytest.importorskip("keras")
+    bad = tmp_path / "bad.keras"
+    bad.write_bytes(b"PK\x03\x04 not really a zip" * 20)
+    line = usage_error(shell, f"%gan_sample 4 -m {bad}", capsys)
+    assert f"`{bad}` is not a valid generator file (truncated" in line
 
 
 def test_failed_sample_keeps_trained_model(shell, factory, capsys):

@@ -260,6 +260,71 @@ def test_mistakes_are_one_line(
     assert message in usage_error(shell, line, capsys)
 
 
+@pytest.mark.parametrize(
+    "setup, line, expected",
+    [
+        (
+            "emptyarr = np.zeros((0, 0, 3))",
+            "%classify_image emptyarr",
+            "`emptyarr` is empty (shape (0, 0, 3)): give an image with pixels, "
+            "like an HxWx3 array.",
+        ),
+        (
+            "nobatch = np.zeros((0, 3, 8, 8), np.uint8)",
+            "%classify_image nobatch",
+            "`nobatch` is empty (shape (0, 3, 8, 8)): give an image with pixels, "
+            "like an HxWx3 array.",
+        ),
+        (
+            "nanarr = np.full((8, 8, 3), np.nan)",
+            "%classify_image nanarr",
+            "`nanarr` holds NaN or infinite values: replace them first, e.g. with "
+            "`np.nan_to_num(array)`, or give a real image.",
+        ),
+        (
+            "pics = [np.zeros((8, 8)), np.full((8, 8), np.inf)]",
+            "%classify_image pics",
+            "`pics[1]` holds NaN or infinite values: replace them first, e.g. with "
+            "`np.nan_to_num(array)`, or give a real image.",
+        ),
+    ],
+)
+def test_empty_and_non_finite_arrays_are_one_line(
+    shell, capsys, setup, line, expected
+):
+    import ipyllmapps
+
+    run(shell, "import numpy as np; " + setup)
+    assert usage_error(shell, line, capsys) == "UsageError: " + expected
+    assert len(ipyllmapps.manager()) == 0  # refused before any model was loaded
+
+
+@pytest.mark.parametrize(
+    "alias, expected",
+    [
+        (
+            "sentiment",
+            "`sentiment` is the bundled text classifier: use `%%classify -m "
+            "sentiment`, or for images `-m imagenet`.",
+        ),
+        (
+            "minilm",
+            "`minilm` is the bundled sentence encoder: use `%%classify --labels "
+            "a,b,c`, or for images `-m imagenet`.",
+        ),
+        (
+            "whisper-tiny.en",
+            "`whisper-tiny.en` is the bundled speech model: use `%transcribe AUDIO "
+            "-m whisper-tiny.en`, or for images `-m imagenet`.",
+        ),
+    ],
+)
+def test_another_applications_bundled_model_is_named(shell, capsys, alias, expected):
+    shell.user_ns["img"] = Image.new("RGB", (8, 8))
+    line = usage_error(shell, f"%classify_image img -m {alias}", capsys)
+    assert line == "UsageError: " + expected
+
+
 def test_empty_folder_and_missing_sidecar(shell, capsys, tmp_path, tiny):
     (tmp_path / "empty").mkdir()
     line = usage_error(shell, f"%classify_image {tmp_path}/empty", capsys)
@@ -425,6 +490,44 @@ def test_finetune_frozen_backbone_beats_chance_and_registers(shell, tmp_path, ph
     assert meta["preprocess"]["crop"] == 32
     again = records(shell, f"%classify_image {paths} -m {saved} -k 3", name="again")
     assert all(same_answer(a, b) for a, b in zip(again, res))
+
+
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        ("-o 1bad", "`-o 1bad` is not a variable name you can use: try `-o results`."),
+        (
+            "--save /proc/nope",
+            "`--save /proc/nope` cannot be created or written (No such file or "
+            "directory): give a folder you can write, like `--save ./my-model`.",
+        ),
+        (
+            "--save {tmp}/afile/models",
+            "`--save {tmp}/afile/models` cannot be created or written (Not a "
+            "directory): give a folder you can write, like `--save ./my-model`.",
+        ),
+    ],
+)
+def test_finetune_checks_out_and_save_before_training(
+    shell, capsys, tmp_path, monkeypatch, flags, expected
+):
+    import ipyllmapps
+    from ipyllmapps.models import image
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("training started before the flags were checked")
+
+    monkeypatch.setattr(image, "finetune", no_training)
+    (tmp_path / "afile").write_text("not a folder")
+    data = digits_folder(tmp_path / "d", classes=(0, 1), per_class=4, test=1)
+    line = usage_error(
+        shell,
+        f"%finetune image --data {data} --name ft1 {flags.format(tmp=tmp_path)}",
+        capsys,
+    )
+    assert line == "UsageError: " + expected.format(tmp=tmp_path)
+    assert "ft1" not in ipyllmapps.manager() and "1bad" not in shell.user_ns
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "d"]
 
 
 def test_finetune_torchvision_base_without_weights_says_so_once(

@@ -251,3 +251,75 @@ def test_variable_still_holding_model_is_named_in_a_warning(shell, manager):
                ".bundle.model")
     with pytest.warns(UserWarning, match=r"variable\(s\) m still hold it: `del m`"):
         manager.unload("a")
+
+
+def test_underscore_keeps_working_after_a_scrub(shell, manager):
+    """Case M2: the echoed handle is dropped from every copy IPython keeps."""
+    shell.user_ns["loader"] = linear_loader(1)
+    run(shell, "import ipyllmapps\nipyllmapps.manager().load('a', 'demo', loader)")
+    shell.run_cell("ipyllmapps.manager().get('a').bundle.model", store_history=True)
+    shell.run_cell("ipyllmapps.manager().get('a').bundle.model", store_history=True)
+    weights = weakref.ref(manager.get("a").bundle.model)
+    run(shell, "%models unload a")
+    gc.collect()
+    assert weights() is None
+    shell.run_cell("40 + 2", store_history=True)
+    assert shell.user_ns["_"] == 42
+
+
+def test_traceback_through_a_hook_does_not_keep_the_model(shell, manager):
+    """Case M1: a failure inside a forward hook (closures hold the module)."""
+    shell.user_ns["loader"] = linear_loader(1)
+    run(shell, "import ipyllmapps, torch\n"
+               "model = ipyllmapps.manager().load('a', 'demo', loader).bundle.model\n"
+               "def broken(module, inputs):\n"
+               "    raise ValueError('injected')\n"
+               "model.register_forward_pre_hook(broken)\n"
+               "del model, broken")
+    weights = weakref.ref(manager.get("a").bundle.model)
+    failed = shell.run_cell("ipyllmapps.manager().get('a').bundle.model(torch.zeros(2))")
+    assert isinstance(failed.error_in_exec, ValueError)
+    run(shell, "%models unload a")
+    gc.collect()
+    assert weights() is None
+
+
+def test_a_failed_load_brings_back_what_it_evicted(manager, tmp_path):
+    """A corrupt file that exists may evict first; the evicted model comes back."""
+    (tmp_path / "good").mkdir()
+    (tmp_path / "corrupt.pt").write_bytes(b"not a model")
+    manager.load(str(tmp_path / "good"), "classify", linear_loader(1), name="good")
+
+    def corrupt(source, *, device, dtype, offline):
+        raise UserError(f"`{source}` is not a model file.")
+
+    with pytest.raises(UserError):
+        manager.load(str(tmp_path / "corrupt.pt"), "classify", corrupt)
+    assert [r["name"] for r in manager.list()] == ["good"]
+
+
+def test_weights_on_disk_larger_than_the_budget_are_refused_before_loading(
+        manager, tmp_path):
+    manager.set_budget("1MB")
+    manager.load("small", "demo", linear_loader(0.5))
+    big = tmp_path / "big.safetensors"
+    big.write_bytes(b"\0" * (2 * MB))
+    calls = []
+    with pytest.raises(UserError, match="needs 2.0 MB but the budget on cpu is 1.0 MB"):
+        manager.load(str(big), "demo", linear_loader(2, calls))
+    assert calls == [] and [r["name"] for r in manager.list()] == ["small"]
+
+
+def test_bad_dtype_is_one_line_and_changes_nothing(manager):
+    manager.load("a", "demo", linear_loader(1))
+    with pytest.raises(UserError, match="`int8` is not a dtype: use one of auto"):
+        manager.load("b", "demo", linear_loader(1), dtype="int8")
+    assert [r["name"] for r in manager.list()] == ["a"]
+
+
+def test_two_models_trained_on_the_same_data_are_both_kept(manager):
+    import torch
+
+    manager.register("first", Bundle(model=torch.nn.Linear(2, 2)), "lm", source="a.txt")
+    manager.register("second", Bundle(model=torch.nn.Linear(2, 2)), "lm", source="a.txt")
+    assert sorted(r["name"] for r in manager.list()) == ["first", "second"]

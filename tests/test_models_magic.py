@@ -99,12 +99,17 @@ def test_models_subcommands(shell):
     ("%models frob", "`%models frob` is not a subcommand: use one of list, load"),
     ("%models unload", "`%models unload` takes 1 argument(s): `%models unload NAME`"),
     ("%models unload ghost", "No model named `ghost` is loaded"),
-    ("%models budget lots", "`lots` is not a memory size: write it like `6GB`"),
+    ("%models budget lots", "`lots` is not a memory size: write a positive size like"),
+    ("%models budget inf", "`inf` is not a memory size"),
+    ("%models budget 0", "`0` is not a memory size"),
+    ("%models load minilm --dtype int8", "`int8` is not a dtype: use one of auto"),
     ("%models load ./nowhere", "`./nowhere` is not a bundled model, so say what it is for"),
     ("%models --bogus", "unrecognized arguments: --bogus"),
     ("%models load 'my model", "No closing quotation"),
     ("%models to tiny gpu9", "`gpu9`"),
-    ("%models -o 1x", "`-o 1x` is not a variable name"),
+    ("%models -o 1x", "`-o 1x` is not a variable name you can use"),
+    ("%models -o class", "`-o class` is not a variable name you can use"),
+    ("%models -o Out", "`-o Out` is not a variable name you can use"),
 ])
 def test_user_mistakes_print_one_line(shell, capsys, line, message):
     shell.user_ns["loader"] = _tiny_loader
@@ -130,16 +135,29 @@ def test_quoted_values_stay_whole(shell):
 def test_help_prints_the_documentation(shell, capsys):
     run(shell, "%models --help")
     assert "%models budget 6GB" in capsys.readouterr().out
+    run(shell, "%finetune --help")
+    assert "%finetune image --data pets/" in capsys.readouterr().out
 
 
-def test_invalid_setting_is_refused(shell, capsys):
-    shell.run_cell('%config LLMApps.device = "gpu"')
-    assert shell.user_ns.get("_") != "gpu"
-    config = shell.user_ns.get("ipyllmapps")
+def test_quoted_help_is_not_a_flag():
+    from ipyllmapps.magics._base import wants_help
+
+    assert wants_help("--help") and wants_help("load x -h")
+    assert not wants_help('"-h" is a prompt') and not wants_help("'--help'")
+
+
+@pytest.mark.parametrize("setting", [
+    'LLMApps.device = "gpu"', 'LLMApps.budget = "abc"', "LLMApps.models_per_task = -1",
+    'LLMApps.classify_model = ""', 'LLMApps.dtype = "int8"',
+])
+def test_invalid_settings_keep_their_value(shell, setting):
     import ipyllmapps
 
-    assert ipyllmapps.manager().config.device == "auto"
-    del config
+    config = ipyllmapps.manager().config
+    name = setting.split("=")[0].split(".")[1].strip()
+    before = getattr(config, name)
+    shell.run_cell(f"%config {setting}")
+    assert getattr(config, name) == before
 
 
 def test_full_tracebacks_setting(shell):

@@ -164,6 +164,78 @@ def test_user_errors_are_one_line(shell, capsys, setup, line, expected):
     assert expected in usage_error(shell, line, capsys)
 
 
+@pytest.mark.parametrize(
+    ("setup", "line", "expected"),
+    [
+        (
+            "nanclip = np.full(16000, np.nan, dtype=np.float32)",
+            "%transcribe nanclip --rate 16000",
+            "`nanclip` holds NaN or infinite samples: replace them first, e.g. with "
+            "`np.nan_to_num(samples)`, or give real audio.",
+        ),
+        (
+            "pair = (np.zeros(16000, dtype=np.float32), '16000')",
+            "%transcribe pair",
+            "The sampling rate in `pair` is '16000', a str: the rate must be a "
+            "number, like `(samples, 16000)`.",
+        ),
+        (
+            "pair = ('16000', np.zeros(16000, dtype=np.float32))",
+            "%transcribe pair",
+            "The sampling rate in `pair` is '16000', a str: the rate must be a "
+            "number, like `(samples, 16000)`.",
+        ),
+        (
+            "clip = np.zeros(16000, dtype=np.float32)",
+            "%transcribe clip --rate 16000 -m smollm2",
+            "`smollm2` is the bundled chat model: use `%%chat -m smollm2`, or for "
+            "speech `-m whisper-tiny.en`.",
+        ),
+        (
+            "clip = np.zeros(16000, dtype=np.float32)",
+            "%transcribe clip --rate 16000 -m imagenet",
+            "`imagenet` is the bundled image model: use `%classify_image IMAGE -m "
+            "imagenet`, or for speech `-m whisper-tiny.en`.",
+        ),
+    ],
+)
+def test_bad_audio_values_and_models_are_one_line(
+    shell, capsys, recwarn, setup, line, expected
+):
+    import ipyllmapps
+
+    run(shell, "import numpy as np; " + setup)
+    assert usage_error(shell, line, capsys) == "UsageError: " + expected
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+    assert len(ipyllmapps.manager()) == 0
+
+
+def test_nan_in_a_float_file_is_one_line(shell, capsys, tmp_path):
+    samples = sine(440, 16000)
+    samples[100] = np.nan
+    sf.write(tmp_path / "broken.wav", samples, 16000, subtype="FLOAT")
+    line = usage_error(shell, f"%transcribe {tmp_path / 'broken.wav'}", capsys)
+    assert line == (
+        "UsageError: `broken.wav` holds NaN or infinite samples: replace them "
+        "first, e.g. with `np.nan_to_num(samples)`, or give real audio."
+    )
+
+
+def test_a_folder_without_audio_is_one_line(shell, capsys, tmp_path):
+    (tmp_path / "notes.txt").write_text("no audio here")
+    line = usage_error(shell, f"%transcribe {tmp_path}", capsys)
+    assert line == (
+        f"UsageError: The folder `{tmp_path}` holds no audio files (.wav, .flac, "
+        f".ogg, .mp3, ...): give the files, or a pattern like `{tmp_path}/*.wav`."
+    )
+    shell.user_ns["where"] = str(tmp_path)
+    line = usage_error(shell, "%transcribe where", capsys)
+    assert line == (
+        f"UsageError: `{tmp_path}` is a folder: give it on the line (`%transcribe "
+        f"{tmp_path}`) to transcribe its audio files, or give one file."
+    )
+
+
 def test_urls_offline_and_unreachable(shell, capsys):
     run(shell, "%config LLMApps.offline = True")
     line = usage_error(shell, "%transcribe https://example.invalid/a.wav", capsys)
@@ -306,6 +378,18 @@ def test_transcribe_magic_takes_a_transformers_folder(shell, factory, monkeypatc
     assert set(table["source"]) == {"pair"}
     assert "<audio controls" in bundles[-1]["text/html"]
     assert "application/vnd.jupyter.widget-view+json" in bundles[-1]
+
+
+def test_transcribe_reads_the_audio_files_of_a_folder(shell, factory, tmp_path):
+    model = factory.wav2vec2_ctc()
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for name in ("b.flac", "a.wav"):
+        sf.write(clips / name, sine(300, 8000), 8000)
+    (clips / "notes.txt").write_text("not audio")
+    (clips / "sub").mkdir()
+    run(shell, f"%transcribe {clips} -m {model} -o out")
+    assert list(dict.fromkeys(shell.user_ns["out"]["source"])) == ["a.wav", "b.flac"]
 
 
 # -- the bundled whisper-tiny.en ---------------------------------------------------

@@ -1,5 +1,7 @@
 """What every magics class shares: the settings, the manager, storing results."""
 
+import keyword
+import re
 import shlex
 
 from IPython.core.magic import Magics, magics_class
@@ -34,9 +36,18 @@ class AppMagics(Magics):
         """Put ``records`` in the user's variable ``name`` (a DataFrame if pandas is there)."""
         if not name:
             return
-        if not name.isidentifier():
-            raise UserError(f"`-o {name}` is not a variable name: use `-o results`.")
+        check_variable_name(name)
         self.shell.user_ns[name] = as_table(records)
+
+
+def check_variable_name(name):
+    """Refuse an ``-o`` name that is not a variable a user could read back."""
+    if not name.isidentifier() or keyword.iskeyword(name) or name in _IPYTHON_NAMES:
+        raise UserError(f"`-o {name}` is not a variable name you can use: try `-o results`.")
+
+
+_IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "_", "__", "___",
+                  "_i", "_ii", "_iii", "_oh", "_ih", "_dh"}
 
 
 def as_table(records):
@@ -59,13 +70,18 @@ def parse(magic_function, line):
         tokens = shlex.split(line)
     except ValueError as exc:
         raise UserError(f"{exc} in `{line.strip()}`: close the quote or remove it.") from None
-    if "--help" in tokens or "-h" in tokens:
+    if wants_help(line):
         print(magic_function.__doc__)
         return None
     try:
         return magic_function.parser.parse_args(tokens)
     except Exception as exc:  # argparse's UsageError
         raise UserError(f"{exc}. Usage: `{usage_line(magic_function)}`") from None
+
+
+def wants_help(line):
+    """Whether ``-h`` / ``--help`` stands in the line as a flag (not quoted text)."""
+    return re.search(r"(^|\s)(-h|--help)(\s|$)", line) is not None
 
 
 def usage_line(magic_function):

@@ -11,7 +11,7 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from ipyllmapps.bank import load_bank
 from ipyllmapps.bank.grading import item_texts, key_point_feedback, search
 from ipyllmapps.errors import UserError, user_errors
-from ipyllmapps.magics._base import AppMagics, parse
+from ipyllmapps.magics._base import AppMagics, check_variable_name, parse
 from ipyllmapps.widgets import bank as views
 
 RESULT_COLUMNS = (
@@ -94,7 +94,9 @@ class BankMagics(AppMagics):
             return
         bank = self._bank(args)
         target = " ".join(args.target).strip()
-        _refuse_variables(target, self.shell.user_ns, "%ask")
+        typed = [word for word in args.target if not _quoted(word, line)]
+        _refuse_variables(" ".join(typed), self.shell.user_ns, "%ask")
+        _refuse_several_ids(typed)
 
         if not target:
             views.show_listing(bank)
@@ -158,9 +160,11 @@ class BankMagics(AppMagics):
         pool = _by_topic(bank, args.topic)
         chosen = random.Random(args.seed).sample(pool, min(args.n, len(pool)))
 
-        self.store(args.out, [])
+        if args.out:
+            check_variable_name(args.out)
         if args.csv:
             _write_csv(args.csv, [])
+        self.store(args.out, [])
 
         def on_result(records):
             self.store(args.out, records)
@@ -266,13 +270,30 @@ def _looks_like_id(tokens, line):
     if len(tokens) != 1 or re.search(r"\s", tokens[0]):
         return False
     word = tokens[0]
-    if f'"{word}"' in line or f"'{word}'" in line:
+    if _quoted(word, line):
         return False
     if _ID.match(word):
         return True
     raise UserError(
         f"`{word}` is not a question id: use one like `q5` or `p1`, or quote text "
         f'to search the bank: `%ask "{word}"`.'
+    )
+
+
+def _quoted(word, line):
+    """Whether ``word`` was typed inside quotes on the magic's line."""
+    return f'"{word}"' in line or f"'{word}'" in line
+
+
+def _refuse_several_ids(words):
+    """Refuse ``%ask q1 q2``: one item at a time, or quoted text to search."""
+    ids = [word for word in words if _ID.match(word)]
+    if len(words) < 2 or not ids:
+        return
+    then = f", then `%ask {ids[1]}`" if len(ids) > 1 else ""
+    raise UserError(
+        f"`%ask` shows one item at a time: type `%ask {ids[0]}`{then}; to search, "
+        f'quote the text: `%ask "{" ".join(words)}"`.'
     )
 
 
@@ -320,12 +341,23 @@ def _cell_of(item):
 
 def _write_csv(path, records):
     file = Path(path).expanduser()
+    if file.is_dir():
+        raise UserError(
+            f"`--csv {path}` is a folder: name a file in it, like "
+            f"`--csv {Path(path) / 'results.csv'}`."
+        )
     if not file.parent.is_dir():
         raise UserError(
             f"`--csv {path}`: folder `{file.parent}` does not exist; "
             "create it or use `--csv results.csv`."
         )
-    with file.open("w", newline="", encoding="utf-8") as stream:
-        writer = csv.DictWriter(stream, fieldnames=RESULT_COLUMNS)
-        writer.writeheader()
-        writer.writerows(records)
+    try:
+        with file.open("w", newline="", encoding="utf-8") as stream:
+            writer = csv.DictWriter(stream, fieldnames=RESULT_COLUMNS)
+            writer.writeheader()
+            writer.writerows(records)
+    except OSError as exc:
+        raise UserError(
+            f"Cannot write `--csv {path}` ({exc.strerror or type(exc).__name__}): "
+            "use a file in a folder you can write, like `--csv results.csv`."
+        ) from None

@@ -1,5 +1,6 @@
 """``%%chat``, ``%generate`` and ``%finetune lm``: dialogue and text generation."""
 
+import math
 import threading
 from pathlib import Path
 
@@ -7,7 +8,7 @@ from IPython.core.magic import line_cell_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from ipyllmapps.errors import UserError, user_errors
-from ipyllmapps.magics._base import AppMagics, parse
+from ipyllmapps.magics._base import AppMagics, check_variable_name, parse
 
 CHAT_MAX_NEW_TOKENS = 256
 CHAT_TEMPERATURE = 0.3
@@ -135,7 +136,18 @@ class ChatMagics(AppMagics):
         else:  # showing or clearing the history needs no model in memory
             name = self._loaded_name(source) or self.names.get(source, source)
         self.wait(name)
-        conversation = self.conversations.setdefault(name, lm.Conversation())
+        if message or args.system is not None:
+            conversation = self.conversations.setdefault(name, lm.Conversation())
+        elif name in self.conversations:
+            conversation = self.conversations[name]
+        else:  # nothing to show or clear: keep it so, without a new entry
+            conversation = lm.Conversation()
+            if args.reset:
+                from ipyllmapps.widgets.chat import show_note
+
+                show_note(f"There was no conversation with {name} to clear.")
+                if not args.history:
+                    return
         if args.reset:
             conversation.reset()
         if args.system is not None:
@@ -226,7 +238,7 @@ class ChatMagics(AppMagics):
         "--num-return",
         type=int,
         default=5,
-        help="continuations per prompt (default 5)",
+        help="continuations per prompt, 1 to 50 (default 5)",
     )
     @argument(
         "--no-repeat-ngram",
@@ -238,7 +250,7 @@ class ChatMagics(AppMagics):
         "--temperature",
         type=float,
         default=0.7,
-        help="randomness, 0 for greedy / beam search (default 0.7)",
+        help="randomness from 0 (greedy / beam search) to 10 (default 0.7)",
     )
     @argument(
         "--top-p", type=float, default=0.95, help="nucleus sampling mass (default 0.95)"
@@ -284,10 +296,8 @@ class ChatMagics(AppMagics):
             top_p=args.top_p,
             seed=args.seed,
         ).check()
-        if args.out and not args.out.isidentifier():
-            raise UserError(
-                f"`-o {args.out}` is not a variable name: use `-o replies`."
-            )
+        if args.out:
+            check_variable_name(args.out)
 
         entry = self.manager.load(args.model or self.config_obj.chat_model, "lm")
         results = lm.generate(entry.bundle, prompts, sampling)
@@ -316,11 +326,12 @@ def _prompts(words, cell):
                 "The `%%generate` cell is empty: write one prompt per line."
             )
         return prompts
-    if not words:
+    prompt = " ".join(words)
+    if not prompt.strip():
         raise UserError(
             "`%generate` needs a prompt: `%generate What is your favorite color?`."
         )
-    return [" ".join(words)]
+    return [prompt]
 
 
 @magic_arguments(name="finetune lm")
@@ -381,12 +392,12 @@ def finetune(magics, line):
         (args.block_size < 8, "`--block-size` must be at least 8, like 128"),
         (args.epochs < 1, "`--epochs` must be at least 1, like 3"),
         (args.batch_size < 1, "`--batch-size` must be at least 1, like 8"),
-        (not args.lr > 0, "`--lr` must be above 0, like 5e-5"),
+        (not 0 < args.lr <= 1, "`--lr` must be above 0 and at most 1, like 5e-5"),
     ]:
         if bad:
             raise UserError(message + ".")
-    if args.out and not args.out.isidentifier():
-        raise UserError(f"`-o {args.out}` is not a variable name: use `-o losses`.")
+    if args.out:
+        check_variable_name(args.out)
 
     entry = magics.manager.load(args.base or magics.config_obj.chat_model, "lm")
     data = lm.blocks(entry.bundle, text, args.block_size)
@@ -403,18 +414,24 @@ def finetune(magics, line):
     )
 
     name = args.name or f"{entry.name}-ft"
-    if result.epochs:
+    keep = bool(result.epochs) and math.isfinite(after)
+    if keep:
         magics.manager.register(name, trained, "lm", source=str(path))
-    if args.save and result.epochs:
+    if args.save and keep:
         trained.model.save_pretrained(args.save)
         trained.tokenizer.save_pretrained(args.save)
-    view.finish(_summary(name, result, before, after, args.save))
+    view.finish(_summary(name, result, before, after, args.save, args.lr))
     magics.store(args.out, result.epochs)
 
 
-def _summary(name, result, before, after, saved):
+def _summary(name, result, before, after, saved, lr):
     if not result.epochs:
         return "stopped before the first epoch ended; nothing was kept."
+    if not math.isfinite(after):
+        return (
+            f"the loss became {after} (training diverged); nothing was kept: "
+            f"try a lower `--lr` than {lr:g}, like 5e-5."
+        )
     done = len(result.epochs)
     text = (
         f"loss {before:.3f} → {after:.3f} after {done} epoch(s); "

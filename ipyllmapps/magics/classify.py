@@ -6,7 +6,7 @@ from IPython.core.magic import line_cell_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from ipyllmapps.errors import UserError, user_errors
-from ipyllmapps.magics._base import AppMagics, parse
+from ipyllmapps.magics._base import AppMagics, check_variable_name, parse
 from ipyllmapps.models.classify import TEMPLATE
 from ipyllmapps.widgets.classify import ClassifyView
 
@@ -198,10 +198,15 @@ def finetune(magics, line):
     name = args.name or f"{Path(args.data).stem}-classifier"
     if not name.strip():
         raise UserError("`--name` is empty: try `--name mine`.")
+    if args.out:
+        check_variable_name(args.out)  # before training, not after
 
     from ipyllmapps.models import classify as model
+    from ipyllmapps.models.training import check_folder
     from ipyllmapps.widgets.training import TrainingView
 
+    if args.save:
+        check_folder(args.save)
     texts, labels = model.read_table(args.data, args.text_col, args.label_col)
     train_texts, train_labels, eval_texts, eval_labels = model.split(
         texts, labels, args.eval_split, seed=args.seed
@@ -234,12 +239,14 @@ def finetune(magics, line):
         on_epoch=view.epoch,
         seed=args.seed,
     )
-    magics.store(args.out, [dict(epoch=i, **m) for i, m in enumerate(result.epochs, 1)])
+    history = [dict(epoch=i, **m) for i, m in enumerate(result.epochs, 1)]
     if not result.epochs:
+        magics.store(args.out, history)
         view.finish("stopped before the first epoch finished; nothing was kept.")
         return
 
     magics.manager.register(name, bundle, "classify", source=f"finetuned:{name}")
+    magics.store(args.out, history)
     parts = [
         f"{len(result.epochs)} epoch(s)"
         + (" (stopped: kept the last finished epoch)" if result.interrupted else "")

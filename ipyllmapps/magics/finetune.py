@@ -40,6 +40,9 @@ class FinetuneMagics(AppMagics):
             %finetune lm --data dialogue.txt --base smollm2 --name chatty
         """
         task, _, rest = line.strip().partition(" ")
+        if task in ("", "-h", "--help"):
+            print(self.finetune.__doc__)
+            return None
         if task not in TASKS:
             raise UserError(
                 f"`%finetune {task}` is not a task: use "

@@ -7,7 +7,7 @@ from IPython.core.magic import line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from ipyllmapps.errors import UserError, user_errors
-from ipyllmapps.magics._base import AppMagics, parse
+from ipyllmapps.magics._base import AppMagics, check_variable_name, parse
 
 MAX_SAMPLES = 1024
 MAX_SEED = 2**31 - 1
@@ -83,19 +83,17 @@ class GanMagics(AppMagics):
             raise UserError(
                 f"`--nrow {args.nrow}`: use a positive number, like `--nrow 4`."
             )
-        if args.seed is not None and not 0 <= args.seed <= MAX_SEED:
-            raise UserError(
-                f"`--seed {args.seed}`: use a whole number from 0 to "
-                f"{MAX_SEED}, like `--seed 1`."
-            )
-        if args.out is not None and not args.out.isidentifier():
-            raise UserError(f"`-o {args.out}` is not a variable name: use `-o images`.")
+        _check_seed(args.seed)
+        if args.out:
+            check_variable_name(args.out)
         save = _png_path(args.save) if args.save else None
 
         entry = self.manager.load(self._source(args.model), "gan")
         bundle = entry.bundle
         seed = secrets.randbelow(MAX_SEED) if args.seed is None else args.seed
-        images = render.to_uint8(gan.sample(bundle, args.count, seed))
+        images = render.to_uint8(
+            gan.sample(bundle, args.count, seed), channels_first=True
+        )
         scale = render.display_scale(bundle.config["size"])
         picture = render.grid(images, nrow=args.nrow, scale=scale)
         if save is not None:
@@ -195,8 +193,11 @@ class GanMagics(AppMagics):
             raise UserError(
                 f"`--width {args.width}`: use at least 4, like `--width 32`."
             )
-        if args.lr <= 0:
-            raise UserError(f"`--lr {args.lr}`: use a positive rate, like `--lr 2e-4`.")
+        if not 0 < args.lr <= 1:  # NaN fails this too
+            raise UserError(
+                f"`--lr {args.lr}`: use a positive rate up to 1, like `--lr 2e-4`."
+            )
+        _check_seed(args.seed)
         if args.save:
             _check_save(args.save, args.backend)
 
@@ -216,7 +217,8 @@ class GanMagics(AppMagics):
         scale = render.display_scale(config["size"], target=64)
 
         def on_epoch(epoch, metrics, images):
-            picture = render.grid(render.to_uint8(images), nrow=4, scale=scale)
+            pixels = render.to_uint8(images, channels_first=True)
+            picture = render.grid(pixels, nrow=4, scale=scale)
             view.show_sample(render.png_bytes(picture))
             view.epoch(epoch)
 
@@ -285,13 +287,21 @@ class GanMagics(AppMagics):
             b = gan.latents(1, dim, seed_b)[0]
             steps = [i / (PATH_STEPS - 1) for i in range(PATH_STEPS)]
             z = [gan.interpolate(a, b, s) for s in [t, *steps]]
-            images = render.to_uint8(gan.generate(bundle, z))
+            images = render.to_uint8(gan.generate(bundle, z), channels_first=True)
             point = render.grid(images[:1], pad=0, scale=2 * scale)
             path = render.grid(images[1:], nrow=PATH_STEPS, scale=scale)
             return render.png_bytes(point), render.png_bytes(path)
 
         title = f"Latent explorer: `{entry.name}` ({gan.describe(bundle.config)})"
         LatentExplorer(draw, seed, (seed + 1) % MAX_SEED, title).show()
+
+
+def _check_seed(seed):
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        raise UserError(
+            f"`--seed {seed}`: use a whole number from 0 to {MAX_SEED}, "
+            "like `--seed 1`."
+        )
 
 
 def _check_positive(args, flag, example):
@@ -311,7 +321,10 @@ def _png_path(text):
 
 def _check_save(text, backend):
     suffix = ".keras" if backend == "keras" else ".safetensors"
-    if Path(text).suffix != suffix:
+    path = Path(text).expanduser()
+    if path.suffix != suffix:
         raise UserError(
             f"`--save {text}`: a {backend} generator is saved as `NAME{suffix}`."
         )
+    if not path.parent.is_dir():
+        raise UserError(f"`--save {text}`: the folder `{path.parent}` does not exist.")

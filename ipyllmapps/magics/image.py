@@ -7,7 +7,7 @@ from IPython.core.magic import line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from ipyllmapps.errors import UserError, user_errors
-from ipyllmapps.magics._base import AppMagics, parse
+from ipyllmapps.magics._base import AppMagics, check_variable_name, parse
 from ipyllmapps.models import imageio
 
 
@@ -203,6 +203,7 @@ def finetune_image(line):
 def finetune(magics, line):
     """Run ``%finetune image LINE`` for ``magics`` (an :class:`AppMagics`)."""
     from ipyllmapps.models import image
+    from ipyllmapps.models.training import check_folder
     from ipyllmapps.widgets.training import TrainingView
 
     args = parse(finetune_image, line)
@@ -221,6 +222,10 @@ def finetune(magics, line):
         raise UserError(
             f"`--name {name}` is not a usable model name: use `--name pets`."
         )
+    if args.out:
+        check_variable_name(args.out)  # before training, not after
+    if args.save:
+        check_folder(args.save)
 
     dataset = image.read_folder(args.data, seed=args.seed)
     settings = image.Settings(
@@ -254,9 +259,9 @@ def finetune(magics, line):
     magics.manager.register(
         name, result.bundle, "image", source=f"finetune:{args.data}"
     )
+    magics.store(args.out, [{"epoch": i, **m} for i, m in enumerate(result.history, 1)])
     saved = image.save(result.bundle, args.save, name) if args.save else None
     view.finish(_summary(result, name, saved))
-    magics.store(args.out, [{"epoch": i, **m} for i, m in enumerate(result.history, 1)])
 
 
 def _summary(result, name, saved):

@@ -23,7 +23,8 @@ class SpeechMagics(AppMagics):
         "sources",
         nargs="*",
         help="audio files (wav, flac, ogg, mp3; m4a and "
-        "others with ffmpeg; wildcards like `clips/*.wav`), http(s) URLs, or "
+        "others with ffmpeg; wildcards like `clips/*.wav`), folders of them, "
+        "http(s) URLs, or "
         "names of variables holding `(array, rate)` or an array",
     )
     @argument(
@@ -76,6 +77,7 @@ class SpeechMagics(AppMagics):
 
             %transcribe command.wav
             %transcribe clips/*.wav -o transcripts
+            %transcribe clips/                      # its audio files, by name
             %transcribe lecture.flac --timestamps word
             %transcribe clip --rate 16000           # clip = a numpy array
             %transcribe pair                        # pair = (array, rate)
@@ -136,6 +138,9 @@ class SpeechMagics(AppMagics):
                 yield token.rstrip("/").split("/")[-1] or token, samples, rate
             elif _PATTERN & set(token):
                 for path in model.expand_paths(token):
+                    yield Path(path).name, *model.read_file(path)
+            elif Path(token).expanduser().is_dir():
+                for path in model.folder_paths(token):
                     yield Path(path).name, *model.read_file(path)
             elif token.isidentifier() and not Path(token).exists():
                 raise UserError(

@@ -7,13 +7,14 @@ forward pass, not a reload.
 """
 
 import logging
+import os
 import threading
 import time
 import warnings
 import weakref
 from dataclasses import dataclass, field
 
-from ipyllmapps.config import _DEVICE
+from ipyllmapps.config import _DEVICE, _DTYPES
 from ipyllmapps.errors import UserError, format_size, parse_size
 from ipyllmapps.manager import memory, release
 from ipyllmapps.manager.bundle import Bundle
@@ -45,6 +46,7 @@ class LoadedModel:
     pinned: bool = False
     loaded_at: float = field(default_factory=time.time)
     last_used: float = field(default_factory=time.time)
+    loader: object = None  # how to load it again (None for a registered model)
 
     @property
     def task(self):
@@ -142,7 +144,8 @@ class ModelManager:
         the budget nor ``models_per_task`` evicts it until it is unpinned.
         """
         device = _device_of(bundle) or "cpu"
-        key = ModelKey(source or name, task, device, "float32")
+        # Keyed by name: two models trained on the same data are two models.
+        key = ModelKey(f"{source or name} as {name}", task, device, "float32")
         with self._lock:
             old = self._by_name(name)
             if old is not None:
@@ -285,6 +288,10 @@ class ModelManager:
     def resolve_dtype(self, dtype, device):
         """Turn ``None`` / ``auto`` into ``float32`` on CPU, ``float16`` on a GPU."""
         dtype = (dtype or self.config.dtype or "auto").lower()
+        if dtype not in _DTYPES:
+            raise UserError(
+                f"`{dtype}` is not a dtype: use one of {', '.join(_DTYPES)}."
+            )
         if dtype == "auto":
             return "float16" if device.startswith("cuda") else "float32"
         return dtype
@@ -296,33 +303,53 @@ class ModelManager:
             from ipyllmapps.models import loader_for
 
             loader = loader_for(key.task)
-        # Make room first, so that switching models never holds two at once; but
-        # only for a source that exists, so that a typo evicts nothing.
-        room_first = _exists(key.source)
+        estimate = estimate or _bytes_on_disk(key.source)
         if estimate:
             self._check_fits(estimate, key.device, key.source)
-        if room_first:
+        # Make room first, so that switching models never holds two at once; but
+        # only for a source that is there, so that a typo evicts nothing, and
+        # load back what was evicted if the load fails after all.
+        evicted = []
+        if _exists(key.source, key.task):
             with self._lock:
-                self._make_room(key.device, key.task, estimate or 0)
-
-        log.debug("loading %s for %s on %s (%s)", key.source, key.task, key.device,
-                  key.dtype)
-        bundle = loader(key.source, device=key.device, dtype=key.dtype,
-                        offline=self.config.offline)
-        params, nbytes = memory.measure(bundle)
-        if nbytes > self.budget_bytes(key.device):
-            bundle.close()
-            del bundle
-            memory.release_memory()
-            self._check_fits(nbytes, key.device, key.source)
+                evicted = self._make_room(key.device, key.task, estimate or 0)
+        try:
+            log.debug("loading %s for %s on %s (%s)", key.source, key.task,
+                      key.device, key.dtype)
+            bundle = loader(key.source, device=key.device, dtype=key.dtype,
+                            offline=self.config.offline)
+            params, nbytes = memory.measure(bundle)
+            if nbytes > self.budget_bytes(key.device):
+                bundle.close()
+                del bundle
+                memory.release_memory()
+                self._check_fits(nbytes, key.device, key.source)
+        except BaseException:
+            self._restore(evicted)
+            raise
 
         with self._lock:
             entry = LoadedModel(self._free_name(name or _default_name(key.source)), key,
-                                bundle, params, nbytes)
+                                bundle, params, nbytes, loader=loader)
             self._models[key] = entry
             self.load_count += 1
             self._make_room(key.device, key.task, 0, keep=entry)
         return entry
+
+    def _restore(self, evicted):
+        """Load back models evicted for a load that then failed."""
+        for key, loader, name in evicted:
+            try:
+                bundle = loader(key.source, device=key.device, dtype=key.dtype,
+                                offline=self.config.offline)
+            except Exception:
+                log.warning("could not load %s back after a failed load", name)
+                continue
+            params, nbytes = memory.measure(bundle)
+            with self._lock:
+                self._models[key] = LoadedModel(name, key, bundle, params, nbytes,
+                                                loader=loader)
+            self._notify("load", name)
 
     def _check_fits(self, nbytes, device, source):
         budget = self.budget_bytes(device)
@@ -334,19 +361,24 @@ class ModelManager:
             )
 
     def _make_room(self, device, task, incoming, keep=None):
-        """Evict least recently used unpinned models to honour the limits."""
+        """Evict least recently used unpinned models to honour the limits.
+
+        Returns ``(key, loader, name)`` of each evicted model.
+        """
+        evicted = []
         limit = self.config.models_per_task
         if task is not None and limit > 0:
             same_task = self._evictable(lambda e: e.key.task == task, keep)
             extra = 1 if keep is None else 0  # room for the one being loaded
             for entry in same_task[: max(0, len(same_task) + extra - limit)]:
-                self._evict(entry, f"only {limit} `{task}` model(s) are kept")
+                evicted.append(self._evict(entry, f"only {limit} `{task}` model(s) are kept"))
 
         budget = self.budget_bytes(device)
         for entry in self._evictable(lambda e: e.key.device == device, keep):
             if self.used_bytes(device) + incoming <= budget:
                 break
-            self._evict(entry, f"the budget on {device} is {format_size(budget)}")
+            evicted.append(self._evict(entry, f"the budget on {device} is {format_size(budget)}"))
+        return evicted
 
     def _evictable(self, predicate, keep):
         candidates = [
@@ -359,6 +391,7 @@ class ModelManager:
         log.info("unloading %s: %s", entry.name, reason)
         self._release(entry)
         self._notify("unload", entry.name)
+        return entry.key, entry.loader, entry.name
 
     def _release(self, entry):
         """Drop every reference the package and IPython hold to a model."""
@@ -367,7 +400,7 @@ class ModelManager:
         ids = release.owned_ids(entry)
         watchers = [weakref.ref(w) for w in entry.bundle.weights() if _weakrefable(w)]
         release.scrub_output_cache(self.shell, ids)
-        release.scrub_tracebacks(ids)
+        release.scrub_tracebacks(self.shell, ids)
         entry.bundle.close()
         memory.release_memory()
         if any(w() is not None for w in watchers) and self.shell is not None:
@@ -418,14 +451,14 @@ def _default_name(source):
     return name or source
 
 
-def _exists(source):
-    """Whether ``source`` names something that is there: a bundled alias, a path,
-    or a hub model in the local cache."""
-    import os
-
+def _exists(source, task):
+    """Whether ``source`` names something that is there for ``task``: its bundled
+    alias, a path, or a hub model in the local cache."""
     from ipyllmapps.models import BUNDLED
 
-    if source in BUNDLED or os.path.exists(os.path.expanduser(source)):
+    if source in BUNDLED:
+        return BUNDLED[source][0] == task
+    if os.path.exists(os.path.expanduser(source)):
         return True
     if source.count("/") != 1:
         return False
@@ -435,6 +468,21 @@ def _exists(source):
         return False
     folder = "models--" + source.replace("/", "--")
     return os.path.isdir(os.path.join(constants.HF_HUB_CACHE, folder))
+
+
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".keras",
+                    ".gguf", ".npz", ".onnx")
+
+
+def _bytes_on_disk(source):
+    """Size of the weight files at a local path: a lower bound of the model's size."""
+    path = os.path.expanduser(source)
+    if os.path.isfile(path):
+        return os.path.getsize(path) if path.endswith(_WEIGHT_SUFFIXES) else 0
+    if not os.path.isdir(path):
+        return 0
+    return sum(entry.stat().st_size for entry in os.scandir(path)
+               if entry.is_file() and entry.name.endswith(_WEIGHT_SUFFIXES))
 
 
 def _round_up_gb(nbytes):

@@ -26,26 +26,41 @@ def owned_ids(entry):
 
 
 def scrub_output_cache(shell, ids):
-    """Remove output-cache entries (``Out[n]``, ``_``, ``_n``...) that hold a model."""
+    """Remove output-cache entries (``Out[n]``, ``_``, ``_n``...) that hold a model.
+
+    IPython keeps each in several places: ``Out`` / ``_oh``, the user namespace,
+    its hidden copy (``user_ns_hidden``) and the display hook's own attributes.
+    All are cleared together; ``_``, ``__`` and ``___`` become ``""`` in every
+    place at once, so IPython goes on updating them after the next result.
+    """
     if shell is None:
         return
-    user_ns = shell.user_ns
-    outputs = user_ns.get("Out", {})
+    user_ns, hidden = shell.user_ns, shell.user_ns_hidden
+    outputs = user_ns.get("_oh", user_ns.get("Out", {}))
     for number, value in list(outputs.items()):
         if _reaches(value, ids):
             del outputs[number]
-            user_ns.pop(f"_{number}", None)
-    for name in ("_", "__", "___"):
-        if _reaches(user_ns.get(name), ids):
-            user_ns[name] = ""
+            for namespace in (user_ns, hidden):
+                namespace.pop(f"_{number}", None)
     displayhook = getattr(shell, "displayhook", None)
-    for attr in ("_", "__", "___"):
-        if displayhook is not None and _reaches(getattr(displayhook, attr, None), ids):
-            setattr(displayhook, attr, "")
+    for name in ("_", "__", "___"):
+        held = [user_ns.get(name), hidden.get(name), getattr(displayhook, name, None)]
+        if any(_reaches(value, ids) for value in held):
+            for namespace in (user_ns, hidden):
+                if name in namespace:
+                    namespace[name] = ""
+            if displayhook is not None:
+                setattr(displayhook, name, "")
 
 
-def scrub_tracebacks(ids):
-    """Clear the frames of the last traceback when any of them holds a model."""
+def scrub_tracebacks(shell, ids):
+    """Forget the last traceback when any of its frames holds a model.
+
+    Clearing the frames' locals is not enough: a frame also keeps its closure
+    cells (torch's hooks keep the module that way), so the traceback itself is
+    dropped, from ``sys`` and from IPython's traceback printer. ``%debug`` then
+    has nothing to inspect for that error, which held an unloaded model anyway.
+    """
     exc = getattr(sys, "last_value", None) or getattr(sys, "last_exc", None)
     chain = []
     while exc is not None and exc not in chain:
@@ -55,9 +70,18 @@ def scrub_tracebacks(ids):
     last_tb = getattr(sys, "last_traceback", None)
     if last_tb is not None:
         tracebacks.append(last_tb)
+    if not any(_frames_reach(tb, ids) for tb in tracebacks):
+        return
     for tb in tracebacks:
-        if _frames_reach(tb, ids):
-            traceback.clear_frames(tb)
+        traceback.clear_frames(tb)
+    for e in chain:
+        e.__traceback__ = None
+    for name in ("last_type", "last_value", "last_traceback", "last_exc"):
+        if hasattr(sys, name):
+            setattr(sys, name, None)
+    printer = getattr(shell, "InteractiveTB", None)
+    if printer is not None and getattr(printer, "tb", None) is not None:
+        printer.tb = None
 
 
 def _frames_reach(tb, ids):

@@ -42,6 +42,40 @@ def loader_for(task):
     return getattr(importlib.import_module(module_name), function)
 
 
+# Per task: what its bundled model is called in a message, the magic that uses
+# it, and what the task works on with the alias to offer there instead.
+_APPLICATIONS = {
+    "classify": ("text classifier", "%%classify -m {}", "text", "sentiment"),
+    "embed": ("sentence encoder", "%%classify --labels a,b,c", "text", "minilm"),
+    "image": ("image model", "%classify_image IMAGE -m {}", "images", "imagenet"),
+    "asr": ("speech model", "%transcribe AUDIO -m {}", "speech", "whisper-tiny.en"),
+    "gan": ("image generator", "%gan_sample -m {}", "generation", "digits-dcgan"),
+    "lm": ("chat model", "%%chat -m {}", "chat", "smollm2"),
+}
+
+
+def refuse_other_application(source, task):
+    """Refuse another application's bundled alias, naming the magic that uses it.
+
+    A local file or folder of the same name takes precedence and is left to the
+    loader.
+    """
+    import os
+
+    other = task_of(source)
+    if other in (None, task) or other not in _APPLICATIONS:
+        return
+    if os.path.exists(os.path.expanduser(source)):
+        return
+    what, magic, _, _ = _APPLICATIONS[other]
+    instead = ""
+    if task in _APPLICATIONS:
+        _, _, works_on, own = _APPLICATIONS[task]
+        instead = f", or for {works_on} `-m {own}`"
+    raise UserError(f"`{source}` is the bundled {what}: use `{magic.format(source)}`"
+                    f"{instead}.")
+
+
 def task_of(source):
     """Return the task of a bundled alias, or ``None`` for other sources."""
     return BUNDLED.get(source, (None, None))[0]

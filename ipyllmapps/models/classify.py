@@ -26,6 +26,7 @@ from typing import Any
 
 from ipyllmapps.errors import UserError
 from ipyllmapps.manager import Bundle
+from ipyllmapps.models import refuse_other_application
 from ipyllmapps.models._hf import from_pretrained, torch_dtype
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ def load(source, *, device, dtype, offline):
             "`minilm` is a sentence encoder, not a classifier: add `--labels a,b,c` "
             "for zero-shot labels, or train one with `%finetune classify --data FILE`."
         )
+    refuse_other_application(source, "classify")
     from transformers import (
         AutoConfig,
         AutoModelForSequenceClassification,
@@ -395,8 +397,13 @@ def read_table(path, text_col=None, label_col=None):
             f"`{path.name}` is not a .csv, .tsv or .jsonl file: convert it to "
             "one with a `text` and a `label` column."
         )
+    if not rows:
+        raise UserError(
+            f"`{path.name}` has no rows: add one text and its label per row "
+            "under the header."
+        )
     text_col, label_col = text_col or "text", label_col or "label"
-    columns = list(rows[0]) if rows else []
+    columns = list(rows[0])
     for flag, name in (("--text-col", text_col), ("--label-col", label_col)):
         if name not in columns:
             listed = ", ".join(f"`{c}`" for c in columns) or "none"

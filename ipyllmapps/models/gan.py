@@ -72,22 +72,29 @@ def load(source, *, device, dtype, offline):
 
 def load_safetensors(path, *, device="cpu", dtype="float32"):
     """Build the generator described in a file's metadata and load its weights."""
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
     from safetensors.torch import load_file
 
     from ipyllmapps.models._hf import torch_dtype
 
-    with safe_open(str(path), framework="pt") as handle:
-        metadata = handle.metadata() or {}
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+        state = load_file(str(path))
+    except (SafetensorError, OSError) as exc:
+        raise UserError(_not_a_generator(path, exc)) from None
     if METADATA_KEY not in metadata:
         raise UserError(
             f"`{path}` holds no ipyllmapps generator configuration: use a file "
             "written by `%gan_train --save`."
         )
-    config = json.loads(metadata[METADATA_KEY])
-    generator = build_generator(config)
     try:
-        generator.load_state_dict(load_file(str(path)))
+        config = json.loads(metadata[METADATA_KEY])
+        generator = build_generator(config)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UserError(_not_a_generator(path, exc)) from None
+    try:
+        generator.load_state_dict(state)
     except RuntimeError as exc:
         first = str(exc).splitlines()[0]
         raise UserError(
@@ -97,10 +104,23 @@ def load_safetensors(path, *, device="cpu", dtype="float32"):
     return GanBundle(model=generator, config=config)
 
 
+def _not_a_generator(path, exc):
+    """The one line for a generator file that is truncated or corrupt."""
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return (
+        f"`{path}` is not a valid generator file ({first}): it may be truncated; "
+        "write it again with `%gan_train --save`."
+    )
+
+
 def save(bundle, path):
-    """Write a generator to ``.safetensors`` (torch) or ``.keras`` (Keras)."""
+    """Write a generator to ``.safetensors`` (torch) or ``.keras`` (Keras).
+
+    The folder must exist: a mistyped folder is reported, not created.
+    """
     path = Path(path).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.is_dir():
+        raise UserError(f"`--save {path}`: the folder `{path.parent}` does not exist.")
     if bundle.framework == "keras":
         if path.suffix != ".keras":
             raise UserError(
@@ -216,7 +236,8 @@ def latents(count, dim, seed):
 def generate(bundle, z):
     """Run the generator on latents ``z``; return float32 images in [-1, 1].
 
-    The shape is ``(N, C, H, W)`` for torch and ``(N, H, W, C)`` for Keras.
+    The shape is ``(N, C, H, W)`` whatever the framework (the Keras output is
+    transposed), so callers render it with ``channels_first=True``.
     The latents run in batches of exactly :data:`CHUNK` (the last one padded),
     so an image does not depend on how many others are drawn with it.
     """

@@ -10,6 +10,7 @@ in the same kernel.
 
 import logging
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -59,8 +60,20 @@ def load(path):
     path = Path(path)
     if not path.is_file():
         raise UserError(f"No file `{path}`: check the path of the `.keras` generator.")
-    model = keras().saving.load_model(str(path), compile=False)
-    _, size, _, channels = model.output_shape
+    k = keras()
+    try:
+        model = k.saving.load_model(str(path), compile=False)
+    except (ValueError, OSError, KeyError, zipfile.BadZipFile):
+        # Keras says "File not found" for a truncated zip: name the real cause.
+        model = None
+    shape = tuple(getattr(model, "output_shape", ()) or ())
+    if len(shape) != 4 or shape[1] != shape[2] or len(model.input_shape) != 2:
+        raise UserError(
+            f"`{path}` is not a valid generator file (truncated, or not a model "
+            "from latents to square images): write it again with "
+            "`%gan_train --backend keras --save NAME.keras`."
+        )
+    _, size, _, channels = shape
     config = {
         "latent": int(model.input_shape[-1]),
         "channels": int(channels),
@@ -114,7 +127,14 @@ def build_discriminator(config):
 
 
 def generate(generator, z):
-    """Run a Keras generator in inference mode on batches of 16 latents."""
+    """Run a Keras generator in inference mode on batches of 16 latents.
+
+    Returns
+    -------
+    numpy.ndarray
+        Float32 images ``(N, C, H, W)``: channels-first, like the torch
+        generator's, so that every caller renders one layout.
+    """
     from ipyllmapps.models.gan import CHUNK
 
     outputs = [
@@ -123,7 +143,7 @@ def generate(generator, z):
         )
         for start in range(0, len(z), CHUNK)
     ]
-    return np.concatenate(outputs)
+    return np.ascontiguousarray(np.concatenate(outputs).transpose(0, 3, 1, 2))
 
 
 def train(

@@ -29,7 +29,7 @@ from typing import Any
 
 from ipyllmapps.errors import UserError
 from ipyllmapps.manager import Bundle
-from ipyllmapps.models import _hf
+from ipyllmapps.models import _hf, refuse_other_application
 from ipyllmapps.models.imageio import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
@@ -123,6 +123,7 @@ def load(source, *, device="cpu", dtype="float32", offline=False):
     """
     source = str(source)
     path = Path(source).expanduser()
+    refuse_other_application(source, "image")
     if source == "imagenet":
         bundle = _efficientnet_bundle()
     elif path.exists():

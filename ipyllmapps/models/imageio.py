@@ -107,13 +107,27 @@ def from_bytes(data, name="upload"):
     return _open(io.BytesIO(bytes(data)), name)
 
 
-def from_array(value):
-    """Return a list of RGB images from a numpy array or a tensor."""
+def from_array(value, name="The array"):
+    """Return a list of RGB images from a numpy array or a tensor.
+
+    An empty array, or one holding NaN or infinite values, is refused with a
+    one-line :class:`UserError` that starts with ``name``.
+    """
     import numpy as np
 
     if hasattr(value, "detach"):  # a torch tensor, without importing torch
         value = value.detach().float().cpu().numpy()
     array = np.asarray(value)
+    if array.size == 0:
+        raise UserError(
+            f"{name} is empty (shape {tuple(array.shape)}): give an image with "
+            "pixels, like an HxWx3 array."
+        )
+    if array.dtype.kind in "fc" and not np.isfinite(array).all():
+        raise UserError(
+            f"{name} holds NaN or infinite values: replace them first, e.g. "
+            "with `np.nan_to_num(array)`, or give a real image."
+        )
     if array.ndim == 4:
         return [_one_from_array(a) for a in array]
     return [_one_from_array(array)]
@@ -191,7 +205,7 @@ def _read_value(value, name):
     if isinstance(value, Image.Image):
         return [(name, to_rgb(value))]
     if hasattr(value, "shape") and hasattr(value, "dtype"):
-        images = from_array(value)
+        images = from_array(value, f"`{name}`")
         return [(_indexed(name, i, len(images)), im) for i, im in enumerate(images)]
     raise UserError(
         f"A {type(value).__name__} is not an image: give a file, a folder, a PIL "
@@ -243,7 +257,6 @@ def _to_uint8(array):
     values = array.astype(np.float32)
     if np.issubdtype(array.dtype, np.integer):
         return np.clip(values, 0, 255).astype(np.uint8)
-    values = np.nan_to_num(values)
     if values.min() < 0:
         values = (values + 1.0) / 2.0  # -1..1, a generator's range
     if values.max() <= 1.0:

@@ -31,6 +31,9 @@ SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 PLAIN_USER = "User:"
 PLAIN_ASSISTANT = "Assistant:"
 DEFAULT_CONTEXT = 2048  # used when a model does not say how far it reads
+MAX_RETURN = 50  # continuations per prompt
+MAX_TEMPERATURE = 10.0  # beyond this, sampling is uniform noise
+MAX_SEED = 2**32 - 1  # what numpy, torch and random all accept
 
 
 @dataclass(eq=False)
@@ -66,7 +69,7 @@ class Conversation:
 
 def load(source, *, device, dtype, offline):
     """Load a causal LM: ``smollm2``, a ``.gguf`` file, a folder or a hub id."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     if source == "smollm2":
         path = cached_gguf(smollm2_file())
@@ -77,6 +80,7 @@ def load(source, *, device, dtype, offline):
         path = cached_gguf(gguf)
     else:
         path = source
+    check_causal(source, from_pretrained(AutoConfig, path, offline=offline, task="lm"))
     tokenizer = from_pretrained(AutoTokenizer, path, offline=offline, task="lm")
     model = from_pretrained(
         AutoModelForCausalLM, path, offline=offline, task="lm", dtype=torch_dtype(dtype)
@@ -85,6 +89,35 @@ def load(source, *, device, dtype, offline):
     prepare_tokenizer(tokenizer, model)
     return LMBundle(
         model=model, tokenizer=tokenizer, context=context_size(model, tokenizer)
+    )
+
+
+def check_causal(source, config):
+    """Raise a :class:`UserError` unless ``config`` describes a causal LM.
+
+    The model type must be one ``AutoModelForCausalLM`` knows, and the
+    architectures the folder was saved with (when it names them) must include
+    a causal-LM head: a BERT sentence classifier has a known model type but
+    its weights hold no language-model head, and would generate noise.
+    """
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+    )
+
+    model_type = getattr(config, "model_type", None)
+    architectures = list(getattr(config, "architectures", None) or [])
+    causal = set(MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.values())
+    heads = [
+        name
+        for name in architectures
+        if name in causal or name.endswith(("ForCausalLM", "LMHeadModel"))
+    ]
+    if model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and (heads or not architectures):
+        return
+    kind = architectures[0] if architectures else f"`{model_type}` model"
+    raise UserError(
+        f"`{source}` holds a {kind}, not a causal language model: use `smollm2`, "
+        "or a folder saved from a model like GPT2LMHeadModel or LlamaForCausalLM."
     )
 
 
@@ -207,16 +240,41 @@ class Sampling:
     seed: int = None
 
     def check(self):
-        """Raise a :class:`UserError` naming the first setting out of range."""
+        """Raise a :class:`UserError` naming the first setting out of range.
+
+        The float settings are written so that NaN fails them too.
+        """
+        seed = self.seed
         problems = [
             (self.max_new_tokens < 1, "`--max-new-tokens` must be at least 1, like 50"),
             (self.num_return < 1, "`-n` must be at least 1, like `-n 5`"),
             (
-                self.temperature < 0,
-                "`--temperature` must be 0 (greedy) or more, like 0.7",
+                self.num_return > MAX_RETURN,
+                (
+                    f"`-n {self.num_return}` is too many: at most {MAX_RETURN} "
+                    "continuations per prompt, like `-n 5`"
+                ),
+            ),
+            (
+                not 0 <= self.temperature <= MAX_TEMPERATURE,
+                (
+                    "`--temperature` must be 0 (greedy) or more, up to "
+                    f"{MAX_TEMPERATURE:g}, like 0.7"
+                ),
             ),
             (not 0 < self.top_p <= 1, "`--top-p` must be in (0, 1], like 0.95"),
             (self.no_repeat_ngram < 0, "`--no-repeat-ngram` must be 0 (off) or more"),
+            (
+                not 0 < self.repetition_penalty < math.inf,
+                "the repetition penalty must be above 0, like 1.1",
+            ),
+            (
+                seed is not None and not 0 <= seed <= MAX_SEED,
+                (
+                    f"`--seed {seed}`: use a whole number from 0 to {MAX_SEED}, "
+                    "like `--seed 1`"
+                ),
+            ),
         ]
         for bad, message in problems:
             if bad:
@@ -257,6 +315,7 @@ def generate(bundle, prompts, sampling, batch_size=16):
     import torch
 
     tokenizer, model = bundle.tokenizer, bundle.model
+    check_room(bundle, prompts, sampling.max_new_tokens)
     kwargs = sampling.generate_kwargs(tokenizer)
     _seed(sampling.seed)
     results = []
@@ -273,6 +332,32 @@ def generate(bundle, prompts, sampling, batch_size=16):
             n = sampling.num_return
             results.extend(texts[i : i + n] for i in range(0, len(texts), n))
     return results
+
+
+def check_room(bundle, prompts, max_new_tokens):
+    """Raise a :class:`UserError` unless every prompt and its continuation fit.
+
+    Checked before any generation starts, so a batch never stops half-way.
+    A prompt must also have at least one token to continue from.
+    """
+    lengths = [len(ids) for ids in bundle.tokenizer(list(prompts))["input_ids"]]
+    if not lengths or min(lengths) == 0:
+        raise UserError(
+            "A prompt is empty: type words to continue, like "
+            "`%generate What is your favorite color?`."
+        )
+    room = bundle.context - max(lengths)
+    if room < 1:
+        raise UserError(
+            f"A prompt takes {max(lengths)} tokens but this model reads "
+            f"{bundle.context}: shorten it."
+        )
+    if max_new_tokens > room:
+        raise UserError(
+            f"`--max-new-tokens {max_new_tokens}` does not fit: the model reads "
+            f"{bundle.context} tokens and the longest prompt takes {max(lengths)}; "
+            f"use `--max-new-tokens {max(1, min(room, 50))}` or a shorter prompt."
+        )
 
 
 def chat_prompt(bundle, conversation, message):

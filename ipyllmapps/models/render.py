@@ -25,9 +25,15 @@ def to_uint8(batch, channels_first=None):
     batch : array-like
         Shape ``(N, C, H, W)``, ``(N, H, W, C)`` or ``(N, H, W)``.
     channels_first : bool, optional
-        Whether the channel axis comes right after the batch axis. By default
-        it is guessed: the axis (1 or last) of size 1-4 is the channel axis,
-        and channels-last wins when both could be.
+        Whether the channel axis comes right after the batch axis. Pass it
+        whenever the layout is known: the generators of
+        :mod:`ipyllmapps.models.gan` always give ``(N, C, H, W)``, so their
+        callers pass ``True``. Left out (an array of unknown origin), it is
+        guessed from the shape alone: the channel axis is axis 1 or the last
+        axis, whichever has 1-4 entries; when both have, the reading that
+        gives square images wins, and channels-last when both readings are
+        square (a ``(N, 3, 3, 3)`` or ``(N, 4, 4, 4)`` batch), which a tiny
+        channels-first batch can only get right by passing ``True``.
 
     Returns
     -------
@@ -48,9 +54,7 @@ def to_uint8(batch, channels_first=None):
             f"expected a batch of images with 3 or 4 axes, got shape {array.shape}"
         )
     if channels_first is None:
-        channels_first = (
-            array.shape[-1] not in _CHANNELS and array.shape[1] in _CHANNELS
-        )
+        channels_first = _guess_channels_first(array.shape)
     if channels_first:
         array = array.transpose(0, 2, 3, 1)  # (N, C, H, W) -> (N, H, W, C)
     scaled = np.nan_to_num((array + 1.0) * 127.5, nan=0.0) + 0.5
@@ -58,6 +62,17 @@ def to_uint8(batch, channels_first=None):
     if pixels.shape[-1] == 1:
         pixels = pixels[..., 0]
     return list(pixels)
+
+
+def _guess_channels_first(shape):
+    """Guess the layout of an ``(N, ?, ?, ?)`` shape (see :func:`to_uint8`)."""
+    _, first, height, last = shape
+    last_fits, first_fits = last in _CHANNELS, first in _CHANNELS
+    if last_fits and first_fits:
+        square_first = height == last  # (N, C, H, W) with H == W
+        square_last = first == height  # (N, H, W, C) with H == W
+        return square_first and not square_last
+    return first_fits and not last_fits
 
 
 def grid(images, nrow=None, pad=2, scale=1, background=0):

@@ -27,12 +27,14 @@ from typing import Any
 
 from ipyllmapps.errors import UserError
 from ipyllmapps.manager import Bundle
+from ipyllmapps.models import refuse_other_application
 
 log = logging.getLogger(__name__)
 
 RATE = 16000  # every engine here expects 16 kHz mono
 DEFAULT = "whisper-tiny.en"
 SOUNDFILE_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
+FFMPEG_SUFFIXES = (".m4a", ".mp4", ".aac", ".opus", ".webm", ".wma", ".aiff")
 MAX_CHANNELS = 16  # a 2-D array whose smaller axis is longer is not audio
 WORD_GAP = 0.6  # seconds of silence between words that start a new segment
 
@@ -68,6 +70,7 @@ def load(source, *, device, dtype, offline):
     if source == DEFAULT:
         return _load_faster_whisper(bundled_path(), device, dtype)
     folder = Path(source).expanduser()
+    refuse_other_application(source, "asr")
     if (folder / "model.bin").is_file():  # CTranslate2's weights file
         return _load_faster_whisper(folder, device, dtype)
     return _load_transformers(source, device, dtype, offline)
@@ -237,6 +240,14 @@ def read_audio(value, *, rate=None, name=None, offline=False):
             first, second = second, first
         if _is_rate(second):
             return _as_float(first, label), _check_rate(second)
+        if isinstance(first, (str, bytes)):
+            first, second = second, first
+        if isinstance(second, (str, bytes)) and not isinstance(first, (str, bytes)):
+            raise UserError(
+                f"The sampling rate in `{label}` is {second!r}, a "
+                f"{type(second).__name__}: the rate must be a number, like "
+                "`(samples, 16000)`."
+            )
     if rate is None:
         raise UserError(
             f"`{label}` is an array without a sampling rate: add it with "
@@ -250,6 +261,11 @@ def read_file(path):
     import soundfile as sf
 
     path = Path(path).expanduser()
+    if path.is_dir():
+        raise UserError(
+            f"`{path}` is a folder: give it on the line (`%transcribe {path}`) to "
+            "transcribe its audio files, or give one file."
+        )
     if not path.is_file():
         raise UserError(
             f"No audio file `{path}`: check the path, or name a variable holding "
@@ -263,8 +279,26 @@ def read_file(path):
                 f"`{path.name}` is not audio soundfile can read ({_first_line(exc)}): "
                 "check the file or convert it to WAV."
             ) from None
-        return _read_with_ffmpeg(path)
+        samples, rate = _read_with_ffmpeg(path)
+    check_finite(samples, f"`{path.name}`")
     return samples, int(rate)
+
+
+def folder_paths(folder):
+    """The audio files in ``folder``, sorted by name (subfolders are not read)."""
+    suffixes = SOUNDFILE_SUFFIXES + FFMPEG_SUFFIXES
+    paths = sorted(
+        str(p)
+        for p in Path(folder).expanduser().iterdir()
+        if p.is_file() and p.suffix.lower() in suffixes
+    )
+    if not paths:
+        raise UserError(
+            f"The folder `{folder}` holds no audio files "
+            f"({', '.join(SOUNDFILE_SUFFIXES)}, ...): give the files, or a "
+            f"pattern like `{Path(folder) / '*.wav'}`."
+        )
+    return paths
 
 
 def expand_paths(pattern):
@@ -350,6 +384,8 @@ def _as_float(array, label):
             f"`{label}` is not audio: pass a 1-D array of samples, a "
             "(samples, channels) array, or a file path."
         )
+    if array.dtype.kind == "f":
+        check_finite(array, f"`{label}`")
     if array.dtype.kind == "u":
         half = 2 ** (8 * array.dtype.itemsize - 1)
         return ((array.astype(np.float64) - half) / half).astype(np.float32)
@@ -357,6 +393,17 @@ def _as_float(array, label):
         scale = 2 ** (8 * array.dtype.itemsize - 1)
         return (array.astype(np.float64) / scale).astype(np.float32)
     return array.astype(np.float32, copy=False)
+
+
+def check_finite(samples, label):
+    """Refuse samples holding NaN or infinite values (``label`` names them)."""
+    import numpy as np
+
+    if not np.isfinite(samples).all():
+        raise UserError(
+            f"{label} holds NaN or infinite samples: replace them first, e.g. "
+            "with `np.nan_to_num(samples)`, or give real audio."
+        )
 
 
 def _is_rate(value):

@@ -2,7 +2,11 @@
 
 import copy
 import logging
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from ipyllmapps.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -50,3 +54,33 @@ def fit(modules, epochs, run_epoch):
         for module in modules:
             module.eval()
     return result
+
+
+def check_folder(folder, flag="--save"):
+    """Refuse a folder that cannot be created or written, before any training.
+
+    Folders made to try it are removed again, so nothing is left behind.
+    """
+    folder = Path(folder).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise UserError(
+            f"`{flag} {folder}` is a file, not a folder: give a folder, like "
+            f"`{flag} ./my-model`."
+        )
+    made = []
+    try:
+        for level in reversed([folder, *folder.parents]):
+            if not level.exists():
+                level.mkdir()
+                made.append(level)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise UserError(
+            f"`{flag} {folder}` cannot be created or written "
+            f"({exc.strerror or type(exc).__name__}): give a folder you can "
+            f"write, like `{flag} ./my-model`."
+        ) from None
+    finally:
+        for level in reversed(made):
+            level.rmdir()
