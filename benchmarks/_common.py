@@ -12,13 +12,16 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 def fresh_process_seconds(code, setup="", repeat=5):
     """Median seconds that ``code`` takes in a fresh interpreter after ``setup``."""
     program = (
-        setup + "\nimport time\n_t0 = time.perf_counter()\n" + code +
-        "\nprint(time.perf_counter() - _t0)\n"
+        setup
+        + "\nimport time\n_t0 = time.perf_counter()\n"
+        + code
+        + "\nprint(time.perf_counter() - _t0)\n"
     )
     runs = []
     for _ in range(repeat):
-        out = subprocess.run([sys.executable, "-c", program], capture_output=True,
-                             text=True, check=True).stdout
+        out = subprocess.run(
+            [sys.executable, "-c", program], capture_output=True, text=True, check=True
+        ).stdout
         runs.append(float(out.strip().splitlines()[-1]))
     return statistics.median(runs)
 

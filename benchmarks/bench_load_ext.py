@@ -16,12 +16,16 @@ SETUP = (
 
 def main():
     repeat = 3 if "--quick" in sys.argv else 7
-    load_ext = fresh_process_seconds("ip.run_line_magic('load_ext', 'ipyllmapps')",
-                                     SETUP, repeat)
+    load_ext = fresh_process_seconds(
+        "ip.run_line_magic('load_ext', 'ipyllmapps')", SETUP, repeat
+    )
     torch = fresh_process_seconds("import torch", SETUP, repeat)
-    report("load_ext / import torch", load_ext / torch,
-           f"%load_ext {load_ext * 1000:.0f} ms, import torch {torch * 1000:.0f} ms",
-           goal="< 0.03")
+    report(
+        "load_ext / import torch",
+        load_ext / torch,
+        f"%load_ext {load_ext * 1000:.0f} ms, import torch {torch * 1000:.0f} ms",
+        goal="< 0.03",
+    )
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ the pre-load baseline each unload returns (goal: under 0.10).
 import sys
 
 from _common import report, shell
-
 from IPython.utils.capture import capture_output
 
 import ipyllmapps
@@ -28,11 +27,19 @@ def main():
         size, baseline, after = measure(ip, cycles)
     growth = (after[-1] - after[0]) / size
     back = (after[-1] - baseline) / size
-    report(f"RSS growth over {cycles} cycles / model size", growth,
-           f"model {size / 2**20:.0f} MB, first cycle +{(after[0] - baseline) / 2**20:.1f}"
-           f" MB, last +{(after[-1] - baseline) / 2**20:.1f} MB", goal="< 0.05")
-    report("RSS above baseline after unload / model size", back,
-           f"baseline {baseline / 2**20:.0f} MB", goal="< 0.10")
+    report(
+        f"RSS growth over {cycles} cycles / model size",
+        growth,
+        f"model {size / 2**20:.0f} MB, first cycle +{(after[0] - baseline) / 2**20:.1f}"
+        f" MB, last +{(after[-1] - baseline) / 2**20:.1f} MB",
+        goal="< 0.05",
+    )
+    report(
+        "RSS above baseline after unload / model size",
+        back,
+        f"baseline {baseline / 2**20:.0f} MB",
+        goal="< 0.10",
+    )
 
 
 def measure(ip, cycles):

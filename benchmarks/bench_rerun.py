@@ -10,7 +10,6 @@ import sys
 import time
 
 from _common import report, shell, timed
-
 from IPython.utils.capture import capture_output
 
 import ipyllmapps
@@ -28,8 +27,11 @@ def main():
         cold = time.perf_counter() - start
         rerun = timed(lambda: ip.run_cell(CELL), repeat)
     loads = ipyllmapps.manager().load_count
-    report("re-run / cold load", rerun / cold,
-           f"cold {cold * 1000:.0f} ms, re-run {rerun * 1000:.1f} ms, loads {loads}")
+    report(
+        "re-run / cold load",
+        rerun / cold,
+        f"cold {cold * 1000:.0f} ms, re-run {rerun * 1000:.1f} ms, loads {loads}",
+    )
 
 
 if __name__ == "__main__":

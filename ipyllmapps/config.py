@@ -82,7 +82,8 @@ class LLMApps(Configurable):
         value = proposal["value"].strip().lower()
         if value not in _DTYPES:
             raise TraitError(
-                f"`{proposal['value']}` is not a dtype: use one of {', '.join(_DTYPES)}."
+                f"`{proposal['value']}` is not a dtype: use one of "
+                f"{', '.join(_DTYPES)}."
             )
         return value
 
@@ -107,7 +108,9 @@ class LLMApps(Configurable):
     @validate("models_per_task")
     def _check_models_per_task(self, proposal):
         if proposal["value"] < 0:
-            raise TraitError("`models_per_task` must be 0 (no limit) or more, like `1`.")
+            raise TraitError(
+                "`models_per_task` must be 0 (no limit) or more, like `1`."
+            )
         return proposal["value"]
 
     @validate("classify_model", "image_model", "asr_model", "gan_model", "chat_model")
@@ -124,5 +127,7 @@ class LLMApps(Configurable):
     def _check_language(self, proposal):
         value = proposal["value"].strip().lower()
         if value not in ("en", "zh"):
-            raise TraitError(f"`{proposal['value']}` is not a language: use `en` or `zh`.")
+            raise TraitError(
+                f"`{proposal['value']}` is not a language: use `en` or `zh`."
+            )
         return value

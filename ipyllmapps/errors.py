@@ -81,4 +81,3 @@ def format_size(nbytes):
     if unit == "B":
         return f"{int(value)} B"
     return f"{value:.1f} {unit}" if value < 10 else f"{value:.0f} {unit}"
-

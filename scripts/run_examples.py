@@ -32,8 +32,11 @@ def main(argv=None):
     if args.quick:
         os.environ["IPYLLMAPPS_QUICK"] = "1"
     args.out.mkdir(parents=True, exist_ok=True)
-    failures = [path for path in args.notebooks
-                if not run_notebook(path, args.out, args.timeout)]
+    failures = [
+        path
+        for path in args.notebooks
+        if not run_notebook(path, args.out, args.timeout)
+    ]
     if failures:
         print("failed: " + ", ".join(map(str, failures)), file=sys.stderr)
         return 1
@@ -47,8 +50,12 @@ def run_notebook(path, out_dir, timeout):
     from nbclient.exceptions import CellExecutionError
 
     notebook = nbformat.read(path, as_version=4)
-    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(
+        notebook,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+    )
     started = time.monotonic()
     ok = True
     try:
@@ -65,8 +72,10 @@ def run_notebook(path, out_dir, timeout):
     nbformat.write(notebook, executed)
     executed.with_suffix(".html").write_text(export_html(notebook), encoding="utf-8")
     seconds = time.monotonic() - started
-    print(f"{path}: {'ok' if ok else 'FAILED'} in {seconds:.0f}s -> {executed}, "
-          f"{executed.with_suffix('.html')}")
+    print(
+        f"{path}: {'ok' if ok else 'FAILED'} in {seconds:.0f}s -> {executed}, "
+        f"{executed.with_suffix('.html')}"
+    )
     return ok
 
 
@@ -93,7 +102,9 @@ def error_outputs(notebook):
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
                 found.append(f"{output['ename']}: {output['evalue']}")
-            elif output.get("name") == "stderr" and "UsageError" in output.get("text", ""):
+            elif output.get("name") == "stderr" and "UsageError" in output.get(
+                "text", ""
+            ):
                 found.append(output["text"].strip())
     return found
 

@@ -10,7 +10,8 @@ reproducible and leaves a shared machine usable (about ten minutes).
 Run it from the repository root::
 
     python scripts/train_gan.py
-    python scripts/train_gan.py --epochs 5 --out /tmp/try.safetensors --grid /tmp/try.png
+    python scripts/train_gan.py --epochs 5 \\
+        --out /tmp/try.safetensors --grid /tmp/try.png
 """
 
 import argparse

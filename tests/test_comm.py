@@ -225,8 +225,12 @@ def test_bank_lists_the_question_summaries(kernel, monkeypatch):
             self.n = n
 
         def summary(self):
-            return {"id": f"q{self.n}", "title": f"Question {self.n}",
-                    "topic": "Basics", "kind": "open"}
+            return {
+                "id": f"q{self.n}",
+                "title": f"Question {self.n}",
+                "topic": "Basics",
+                "kind": "open",
+            }
 
     class Bank:
         items = [Question(1), Question(2)]

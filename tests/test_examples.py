@@ -18,13 +18,22 @@ NOTEBOOKS = sorted((ROOT / "examples").glob("*.ipynb"))
 
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory):
-    """Run every example once through scripts/run_examples.py (the main job's runner)."""
+    """Run every example once through scripts/run_examples.py, the main job's runner."""
     out = tmp_path_factory.mktemp("examples")
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "run_examples.py"), "--quick",
-         "--out", str(out), *map(str, NOTEBOOKS)],
-        capture_output=True, text=True, env=env, cwd=ROOT,
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "run_examples.py"),
+            "--quick",
+            "--out",
+            str(out),
+            *map(str, NOTEBOOKS),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
     )
     return out, result
 
@@ -33,9 +42,12 @@ def executed(tmp_path_factory):
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_without_errors(executed, notebook):
     out, result = executed
-    lines = [line for line in result.stdout.splitlines() + result.stderr.splitlines()
-             if line.startswith(str(notebook.relative_to(ROOT)))
-             or line.startswith(str(notebook))]
+    lines = [
+        line
+        for line in result.stdout.splitlines() + result.stderr.splitlines()
+        if line.startswith(str(notebook.relative_to(ROOT)))
+        or line.startswith(str(notebook))
+    ]
     assert any(" ok in " in line for line in lines), "\n".join(lines) or result.stderr
     assert (out / notebook.name).exists()
     assert (out / notebook.with_suffix(".html").name).exists()
@@ -56,6 +68,10 @@ def test_quickstart_html_shows_every_result_without_widgets(executed):
         magic = cell.source.lstrip().split()[0]
         if magic in ("%load_ext", "%config"):
             continue
-        fallbacks = [o for o in cell.outputs if o.get("output_type") == "display_data"
-                     and set(o["data"]) & {"text/html", "image/png"}]
+        fallbacks = [
+            o
+            for o in cell.outputs
+            if o.get("output_type") == "display_data"
+            and set(o["data"]) & {"text/html", "image/png"}
+        ]
         assert fallbacks, f"{magic} shows no HTML or PNG fallback"

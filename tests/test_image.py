@@ -289,9 +289,7 @@ def test_mistakes_are_one_line(
         ),
     ],
 )
-def test_empty_and_non_finite_arrays_are_one_line(
-    shell, capsys, setup, line, expected
-):
+def test_empty_and_non_finite_arrays_are_one_line(shell, capsys, setup, line, expected):
     import ipyllmapps
 
     run(shell, "import numpy as np; " + setup)
@@ -402,7 +400,7 @@ def test_hugging_face_folder(shell, tmp_path, photo):
     assert sum(score for _, score in res[0]["top_k"]) == pytest.approx(1, abs=1e-4)
 
 
-# -- the widget and its fallbacks ---------------------------------------------------------
+# -- the widget and its fallbacks --------------------------------------------------
 
 
 def test_grid_has_widget_html_and_text_fallbacks(shell, tiny, photo):
@@ -458,7 +456,7 @@ def test_upload_classifies_what_is_dropped(shell, tiny, photo, capsys, monkeypat
     )
 
 
-# -- fine-tuning -------------------------------------------------------------------------
+# -- fine-tuning --------------------------------------------------------------------
 
 
 def test_finetune_frozen_backbone_beats_chance_and_registers(shell, tmp_path, photo):

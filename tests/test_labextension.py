@@ -25,7 +25,10 @@ CHROMIUM = os.environ.get("IPYLLMAPPS_CHROMIUM", "/usr/bin/chromium")
 def _jupyter(*args):
     return subprocess.run(
         [sys.executable, "-m", "jupyter", *args],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -53,8 +56,12 @@ def test_jest_unit_tests_pass():
     if not (LABEXTENSION / "node_modules").is_dir():
         pytest.fail("labextension/node_modules is missing: `pip install -e .` fills it")
     result = subprocess.run(
-        ["npm", "test", "--silent"], cwd=LABEXTENSION,
-        capture_output=True, text=True, timeout=300, check=False,
+        ["npm", "test", "--silent"],
+        cwd=LABEXTENSION,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"Tests:\s+\d+ passed, \d+ total", result.stderr + result.stdout)
@@ -67,7 +74,10 @@ def test_sidebar_lists_and_unloads_a_model_in_chromium(tmp_path):
     )
     result = subprocess.run(
         [sys.executable, str(UI_TEST), "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=400, check=False,
+        capture_output=True,
+        text=True,
+        timeout=400,
+        check=False,
     )
     output = result.stdout[-6000:] + result.stderr[-6000:]
     assert result.returncode == 0, output

@@ -9,8 +9,7 @@ import pytest
 from ipyllmapps.errors import UserError
 from ipyllmapps.manager import Bundle
 from ipyllmapps.manager.memory import process_rss
-
-from tests.conftest import run, usage_error
+from tests.conftest import run
 
 MB = 2**20
 
@@ -90,7 +89,9 @@ def test_model_larger_than_budget_is_refused_and_nothing_changes(manager):
     manager.set_budget("6MB")
     manager.load("small", "demo", linear_loader(4))
     before = manager.list()
-    with pytest.raises(UserError, match=r"`huge` needs .* budget .* `%models budget 1GB`"):
+    with pytest.raises(
+        UserError, match=r"`huge` needs .* budget .* `%models budget 1GB`"
+    ):
         manager.load("huge", "demo", linear_loader(16))
     assert manager.list() == before
 
@@ -135,8 +136,9 @@ def test_a_source_that_is_not_there_evicts_nothing(manager, tmp_path):
 
 
 def test_trained_models_start_pinned(manager, tmp_path):
-    from ipyllmapps.manager import Bundle
     import torch
+
+    from ipyllmapps.manager import Bundle
 
     manager.register("mine", Bundle(model=torch.nn.Linear(4, 4)), "classify")
     (tmp_path / "other").mkdir()
@@ -217,8 +219,10 @@ def test_rss_returns_after_failed_forward_pass(shell, manager, capsys):
     _warm_up(manager)
     shell.user_ns["loader"] = linear_loader(SIZE_MB)
     baseline = _settle()
-    run(shell, "import ipyllmapps, torch\n"
-               "ipyllmapps.manager().load('big', 'demo', loader)")
+    run(
+        shell,
+        "import ipyllmapps, torch\nipyllmapps.manager().load('big', 'demo', loader)",
+    )
     failed = shell.run_cell(
         "model = ipyllmapps.manager().get('big').bundle.model\n"
         "try:\n"
@@ -247,8 +251,11 @@ def test_weights_freed_after_handle_echoed_twice(shell, manager):
 
 def test_variable_still_holding_model_is_named_in_a_warning(shell, manager):
     shell.user_ns["loader"] = linear_loader(1)
-    run(shell, "import ipyllmapps\nm = ipyllmapps.manager().load('a', 'demo', loader)"
-               ".bundle.model")
+    run(
+        shell,
+        "import ipyllmapps\nm = ipyllmapps.manager().load('a', 'demo', loader)"
+        ".bundle.model",
+    )
     with pytest.warns(UserWarning, match=r"variable\(s\) m still hold it: `del m`"):
         manager.unload("a")
 
@@ -270,14 +277,19 @@ def test_underscore_keeps_working_after_a_scrub(shell, manager):
 def test_traceback_through_a_hook_does_not_keep_the_model(shell, manager):
     """Case M1: a failure inside a forward hook (closures hold the module)."""
     shell.user_ns["loader"] = linear_loader(1)
-    run(shell, "import ipyllmapps, torch\n"
-               "model = ipyllmapps.manager().load('a', 'demo', loader).bundle.model\n"
-               "def broken(module, inputs):\n"
-               "    raise ValueError('injected')\n"
-               "model.register_forward_pre_hook(broken)\n"
-               "del model, broken")
+    run(
+        shell,
+        "import ipyllmapps, torch\n"
+        "model = ipyllmapps.manager().load('a', 'demo', loader).bundle.model\n"
+        "def broken(module, inputs):\n"
+        "    raise ValueError('injected')\n"
+        "model.register_forward_pre_hook(broken)\n"
+        "del model, broken",
+    )
     weights = weakref.ref(manager.get("a").bundle.model)
-    failed = shell.run_cell("ipyllmapps.manager().get('a').bundle.model(torch.zeros(2))")
+    failed = shell.run_cell(
+        "ipyllmapps.manager().get('a').bundle.model(torch.zeros(2))"
+    )
     assert isinstance(failed.error_in_exec, ValueError)
     run(shell, "%models unload a")
     gc.collect()
@@ -299,7 +311,8 @@ def test_a_failed_load_brings_back_what_it_evicted(manager, tmp_path):
 
 
 def test_weights_on_disk_larger_than_the_budget_are_refused_before_loading(
-        manager, tmp_path):
+    manager, tmp_path
+):
     manager.set_budget("1MB")
     manager.load("small", "demo", linear_loader(0.5))
     big = tmp_path / "big.safetensors"
@@ -321,5 +334,7 @@ def test_two_models_trained_on_the_same_data_are_both_kept(manager):
     import torch
 
     manager.register("first", Bundle(model=torch.nn.Linear(2, 2)), "lm", source="a.txt")
-    manager.register("second", Bundle(model=torch.nn.Linear(2, 2)), "lm", source="a.txt")
+    manager.register(
+        "second", Bundle(model=torch.nn.Linear(2, 2)), "lm", source="a.txt"
+    )
     assert sorted(r["name"] for r in manager.list()) == ["first", "second"]

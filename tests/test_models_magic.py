@@ -14,12 +14,14 @@ def test_import_and_load_ext_do_not_import_torch():
         "from IPython.core.interactiveshell import InteractiveShell\n"
         "ip = InteractiveShell.instance()\n"
         "ip.run_line_magic('load_ext', 'ipyllmapps')\n"
-        "heavy = [m for m in ('torch', 'transformers', 'tensorflow', 'keras') if m in sys.modules]\n"
+        "heavy = ('torch', 'transformers', 'tensorflow', 'keras')\n"
+        "heavy = [m for m in heavy if m in sys.modules]\n"
         "print(heavy)\n"
         "print(sorted(ip.magics_manager.lsmagic()['line']))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.splitlines()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
     assert out[0] == "[]"
     assert "models" in out[1] and "finetune" in out[1]
 
@@ -95,22 +97,34 @@ def test_models_subcommands(shell):
     assert len(shell.user_ns["ipyllmapps"].manager()) == 0
 
 
-@pytest.mark.parametrize("line, message", [
-    ("%models frob", "`%models frob` is not a subcommand: use one of list, load"),
-    ("%models unload", "`%models unload` takes 1 argument(s): `%models unload NAME`"),
-    ("%models unload ghost", "No model named `ghost` is loaded"),
-    ("%models budget lots", "`lots` is not a memory size: write a positive size like"),
-    ("%models budget inf", "`inf` is not a memory size"),
-    ("%models budget 0", "`0` is not a memory size"),
-    ("%models load minilm --dtype int8", "`int8` is not a dtype: use one of auto"),
-    ("%models load ./nowhere", "`./nowhere` is not a bundled model, so say what it is for"),
-    ("%models --bogus", "unrecognized arguments: --bogus"),
-    ("%models load 'my model", "No closing quotation"),
-    ("%models to tiny gpu9", "`gpu9`"),
-    ("%models -o 1x", "`-o 1x` is not a variable name you can use"),
-    ("%models -o class", "`-o class` is not a variable name you can use"),
-    ("%models -o Out", "`-o Out` is not a variable name you can use"),
-])
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("%models frob", "`%models frob` is not a subcommand: use one of list, load"),
+        (
+            "%models unload",
+            "`%models unload` takes 1 argument(s): `%models unload NAME`",
+        ),
+        ("%models unload ghost", "No model named `ghost` is loaded"),
+        (
+            "%models budget lots",
+            "`lots` is not a memory size: write a positive size like",
+        ),
+        ("%models budget inf", "`inf` is not a memory size"),
+        ("%models budget 0", "`0` is not a memory size"),
+        ("%models load minilm --dtype int8", "`int8` is not a dtype: use one of auto"),
+        (
+            "%models load ./nowhere",
+            "`./nowhere` is not a bundled model, so say what it is for",
+        ),
+        ("%models --bogus", "unrecognized arguments: --bogus"),
+        ("%models load 'my model", "No closing quotation"),
+        ("%models to tiny gpu9", "`gpu9`"),
+        ("%models -o 1x", "`-o 1x` is not a variable name you can use"),
+        ("%models -o class", "`-o class` is not a variable name you can use"),
+        ("%models -o Out", "`-o Out` is not a variable name you can use"),
+    ],
+)
 def test_user_mistakes_print_one_line(shell, capsys, line, message):
     shell.user_ns["loader"] = _tiny_loader
     run(shell, "import ipyllmapps\nipyllmapps.manager().load('tiny', 'demo', loader)")
@@ -146,10 +160,16 @@ def test_quoted_help_is_not_a_flag():
     assert not wants_help('"-h" is a prompt') and not wants_help("'--help'")
 
 
-@pytest.mark.parametrize("setting", [
-    'LLMApps.device = "gpu"', 'LLMApps.budget = "abc"', "LLMApps.models_per_task = -1",
-    'LLMApps.classify_model = ""', 'LLMApps.dtype = "int8"',
-])
+@pytest.mark.parametrize(
+    "setting",
+    [
+        'LLMApps.device = "gpu"',
+        'LLMApps.budget = "abc"',
+        "LLMApps.models_per_task = -1",
+        'LLMApps.classify_model = ""',
+        'LLMApps.dtype = "int8"',
+    ],
+)
 def test_invalid_settings_keep_their_value(shell, setting):
     import ipyllmapps
 

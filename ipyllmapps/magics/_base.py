@@ -33,7 +33,7 @@ class AppMagics(Magics):
         return self.extension.manager
 
     def store(self, name, records):
-        """Put ``records`` in the user's variable ``name`` (a DataFrame if pandas is there)."""
+        """Put ``records`` in the user's variable ``name`` (a DataFrame with pandas)."""
         if not name:
             return
         check_variable_name(name)
@@ -43,11 +43,27 @@ class AppMagics(Magics):
 def check_variable_name(name):
     """Refuse an ``-o`` name that is not a variable a user could read back."""
     if not name.isidentifier() or keyword.iskeyword(name) or name in _IPYTHON_NAMES:
-        raise UserError(f"`-o {name}` is not a variable name you can use: try `-o results`.")
+        raise UserError(
+            f"`-o {name}` is not a variable name you can use: try `-o results`."
+        )
 
 
-_IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "_", "__", "___",
-                  "_i", "_ii", "_iii", "_oh", "_ih", "_dh"}
+_IPYTHON_NAMES = {
+    "In",
+    "Out",
+    "get_ipython",
+    "exit",
+    "quit",
+    "_",
+    "__",
+    "___",
+    "_i",
+    "_ii",
+    "_iii",
+    "_oh",
+    "_ih",
+    "_dh",
+}
 
 
 def as_table(records):
@@ -69,7 +85,9 @@ def parse(magic_function, line):
     try:
         tokens = shlex.split(line)
     except ValueError as exc:
-        raise UserError(f"{exc} in `{line.strip()}`: close the quote or remove it.") from None
+        raise UserError(
+            f"{exc} in `{line.strip()}`: close the quote or remove it."
+        ) from None
     if wants_help(line):
         print(magic_function.__doc__)
         return None

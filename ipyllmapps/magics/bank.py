@@ -12,7 +12,6 @@ from ipyllmapps.bank import load_bank
 from ipyllmapps.bank.grading import item_texts, key_point_feedback, search
 from ipyllmapps.errors import UserError, user_errors
 from ipyllmapps.magics._base import AppMagics, check_variable_name, parse
-from ipyllmapps.widgets import bank as views
 
 RESULT_COLUMNS = (
     "id",
@@ -99,7 +98,7 @@ class BankMagics(AppMagics):
         _refuse_several_ids(typed)
 
         if not target:
-            views.show_listing(bank)
+            _views().show_listing(bank)
             self.store(args.out, [item.summary() for item in bank.items])
         elif _looks_like_id(args.target, line):
             self._show_item(bank, target, args)
@@ -171,7 +170,7 @@ class BankMagics(AppMagics):
             if args.csv:
                 _write_csv(args.csv, records)
 
-        view = views.QuizView(
+        view = _views().QuizView(
             chosen, self._check, on_result, instructor=self.config_obj.instructor_mode
         )
         self.last_quiz = view
@@ -185,7 +184,7 @@ class BankMagics(AppMagics):
     def _show_item(self, bank, target, args):
         item = bank.get(target)
         if item.kind == "problem":
-            card = views.ProblemCard(item, lambda code: self._insert(item, code))
+            card = _views().ProblemCard(item, lambda code: self._insert(item, code))
             if args.insert:
                 self.shell.set_next_input(_cell_of(item), replace=False)
         else:
@@ -194,7 +193,7 @@ class BankMagics(AppMagics):
                     f"`--insert` works with problems, and `{item.id}` is a "
                     "question: try `%ask p1 --insert`."
                 )
-            card = views.QuestionCard(
+            card = _views().QuestionCard(
                 item,
                 lambda text: self._check(text, item),
                 instructor=self.config_obj.instructor_mode,
@@ -216,7 +215,7 @@ class BankMagics(AppMagics):
             (bank.items[index], score)
             for index, score in search(self._embed, query, documents, k=3)
         ]
-        views.show_matches(matches)
+        _views().show_matches(matches)
         self.store(out, [dict(item.summary(), score=score) for item, score in matches])
 
     def _insert(self, item, code):
@@ -262,7 +261,7 @@ class BankMagics(AppMagics):
         self.store(args.out, quiz.results)
         if args.csv:
             _write_csv(args.csv, quiz.results)
-        views.show_results(quiz.results, len(quiz.items))
+        _views().show_results(quiz.results, len(quiz.items))
 
 
 def _looks_like_id(tokens, line):
@@ -361,3 +360,10 @@ def _write_csv(path, records):
             f"Cannot write `--csv {path}` ({exc.strerror or type(exc).__name__}): "
             "use a file in a folder you can write, like `--csv results.csv`."
         ) from None
+
+
+def _views():
+    """The bank's widgets, imported on first display so `%load_ext` stays light."""
+    from ipyllmapps.widgets import bank
+
+    return bank

@@ -8,7 +8,6 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from ipyllmapps.errors import UserError, user_errors
 from ipyllmapps.magics._base import AppMagics, check_variable_name, parse
 from ipyllmapps.models.classify import TEMPLATE
-from ipyllmapps.widgets.classify import ClassifyView
 
 _ENCODERS = ("minilm", "sentiment")  # models whose zero-shot path is MiniLM's
 
@@ -97,6 +96,8 @@ class ClassifyMagics(AppMagics):
 
         records, title = self._run(args, texts, labels)
         self.store(args.out, records)
+        from ipyllmapps.widgets.classify import ClassifyView
+
         ClassifyView(records, top_k=args.top_k, title=title).show()
 
     def _run(self, args, texts, labels):

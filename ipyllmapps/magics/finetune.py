@@ -46,7 +46,8 @@ class FinetuneMagics(AppMagics):
         if task not in TASKS:
             raise UserError(
                 f"`%finetune {task}` is not a task: use "
-                + ", ".join(f"`%finetune {t} --data ...`" for t in TASKS) + "."
+                + ", ".join(f"`%finetune {t} --data ...`" for t in TASKS)
+                + "."
             )
         module_name, function = TASKS[task].split(":")
         handler = getattr(importlib.import_module(module_name), function)

@@ -6,7 +6,6 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from ipyllmapps.errors import UserError, user_errors
 from ipyllmapps.magics._base import AppMagics, parse
 from ipyllmapps.models import BUNDLED, task_of
-from ipyllmapps.widgets.models import ModelsTable
 
 _SUBCOMMANDS = ("list", "load", "unload", "pin", "unpin", "to", "budget")
 
@@ -16,12 +15,19 @@ class ModelsMagics(AppMagics):
     """The ``%models`` magic."""
 
     @magic_arguments()
-    @argument("command", nargs="?", default="list",
-              help=f"one of {', '.join(_SUBCOMMANDS)} (default: list)")
+    @argument(
+        "command",
+        nargs="?",
+        default="list",
+        help=f"one of {', '.join(_SUBCOMMANDS)} (default: list)",
+    )
     @argument("args", nargs="*", help="the subcommand's arguments")
     @argument("--name", help="name for `load` (default: from the source)")
-    @argument("--task", help="application for `load` when SOURCE is not bundled: "
-              "classify, embed, image, asr, gan or lm")
+    @argument(
+        "--task",
+        help="application for `load` when SOURCE is not bundled: "
+        "classify, embed, image, asr, gan or lm",
+    )
     @argument("--device", help="device for `load`: cpu, cuda, cuda:N")
     @argument("--dtype", help="dtype for `load`: float32, float16, bfloat16")
     @argument("--all", action="store_true", help="with `unload`: every model")
@@ -71,8 +77,9 @@ class ModelsMagics(AppMagics):
                 f"`{source}` is not a bundled model, so say what it is for: "
                 f"`%models load {source} --task classify` (bundled: {aliases})."
             )
-        self.manager.load(source, task, device=args.device, dtype=args.dtype,
-                          name=args.name)
+        self.manager.load(
+            source, task, device=args.device, dtype=args.dtype, name=args.name
+        )
 
     def _unload(self, args):
         if args.all:
@@ -95,11 +102,15 @@ class ModelsMagics(AppMagics):
         self.manager.set_budget(_expect(args, 1, "%models budget 6GB")[0])
 
     def _show(self):
+        from ipyllmapps.widgets.models import ModelsTable
+
         manager = self.manager
         ModelsTable(manager.list, manager.unload, manager.pin).show()
 
 
 def _expect(args, count, usage):
     if len(args.args) != count:
-        raise UserError(f"`%models {args.command}` takes {count} argument(s): `{usage}`.")
+        raise UserError(
+            f"`%models {args.command}` takes {count} argument(s): `{usage}`."
+        )
     return args.args

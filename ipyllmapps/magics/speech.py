@@ -8,7 +8,6 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from ipyllmapps.errors import UserError, user_errors
 from ipyllmapps.magics._base import AppMagics, parse
 from ipyllmapps.models import speech as model
-from ipyllmapps.widgets.speech import Progress, TranscriptView
 
 LONG_AUDIO = 30.0  # seconds; longer clips show a progress bar while decoding
 _PATTERN = set("*?[")
@@ -99,6 +98,7 @@ class SpeechMagics(AppMagics):
             for label, samples, rate in self._read(args)
         ]
         loaded = self.manager.load(args.model or self.config_obj.asr_model, "asr")
+        from ipyllmapps.widgets.speech import Progress, TranscriptView
 
         shown, records = [], []
         for label, audio in clips:

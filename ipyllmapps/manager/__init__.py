@@ -57,8 +57,10 @@ class LoadedModel:
         return self.key.device
 
     def __repr__(self):
-        return (f"<LoadedModel {self.name!r}: {self.key.task} on {self.key.device}, "
-                f"{format_size(self.nbytes)}>")
+        return (
+            f"<LoadedModel {self.name!r}: {self.key.task} on {self.key.device}, "
+            f"{format_size(self.nbytes)}>"
+        )
 
     def record(self):
         """Describe this model in plain Python (no reference to the weights)."""
@@ -99,8 +101,17 @@ class ModelManager:
 
     # -- loading -----------------------------------------------------------
 
-    def load(self, source, task, loader=None, *, device=None, dtype=None, name=None,
-             estimate=None):
+    def load(
+        self,
+        source,
+        task,
+        loader=None,
+        *,
+        device=None,
+        dtype=None,
+        name=None,
+        estimate=None,
+    ):
         """Return the loaded model for ``source``, loading it only the first time.
 
         Parameters
@@ -181,7 +192,9 @@ class ModelManager:
     def used_bytes(self, device):
         """Bytes the loaded models take on ``device``."""
         with self._lock:
-            return sum(e.nbytes for e in self._models.values() if e.key.device == device)
+            return sum(
+                e.nbytes for e in self._models.values() if e.key.device == device
+            )
 
     def devices(self):
         """Describe each device that holds a model or is the default one."""
@@ -190,13 +203,15 @@ class ModelManager:
         result = []
         for device in sorted(names):
             free, total = memory.device_memory(device)
-            result.append({
-                "device": device,
-                "used": self.used_bytes(device),
-                "budget": self.budget_bytes(device),
-                "free": free,
-                "total": total,
-            })
+            result.append(
+                {
+                    "device": device,
+                    "used": self.used_bytes(device),
+                    "budget": self.budget_bytes(device),
+                    "free": free,
+                    "total": total,
+                }
+            )
         return result
 
     # -- changing ----------------------------------------------------------
@@ -237,7 +252,9 @@ class ModelManager:
             self._make_room(device, None, entry.nbytes, keep=entry)
             entry.bundle.to(device)
             del self._models[entry.key]
-            entry.key = ModelKey(entry.key.source, entry.key.task, device, entry.key.dtype)
+            entry.key = ModelKey(
+                entry.key.source, entry.key.task, device, entry.key.dtype
+            )
             self._models[entry.key] = entry
         memory.release_memory()
         self._notify("move", name)
@@ -278,10 +295,13 @@ class ModelManager:
         if device == "cuda":
             device = "cuda:0"
         if not _DEVICE.match(device):
-            raise UserError(f"`{device}` is not a device: use `cpu`, `cuda` or `cuda:0`.")
+            raise UserError(
+                f"`{device}` is not a device: use `cpu`, `cuda` or `cuda:0`."
+            )
         if device.startswith("cuda") and not _cuda_available():
             raise UserError(
-                f"`{device}` was asked for but this kernel sees no GPU: use `--device cpu`."
+                f"`{device}` was asked for but this kernel sees no GPU: "
+                "use `--device cpu`."
             )
         return device
 
@@ -314,10 +334,19 @@ class ModelManager:
             with self._lock:
                 evicted = self._make_room(key.device, key.task, estimate or 0)
         try:
-            log.debug("loading %s for %s on %s (%s)", key.source, key.task,
-                      key.device, key.dtype)
-            bundle = loader(key.source, device=key.device, dtype=key.dtype,
-                            offline=self.config.offline)
+            log.debug(
+                "loading %s for %s on %s (%s)",
+                key.source,
+                key.task,
+                key.device,
+                key.dtype,
+            )
+            bundle = loader(
+                key.source,
+                device=key.device,
+                dtype=key.dtype,
+                offline=self.config.offline,
+            )
             params, nbytes = memory.measure(bundle)
             if nbytes > self.budget_bytes(key.device):
                 bundle.close()
@@ -329,8 +358,14 @@ class ModelManager:
             raise
 
         with self._lock:
-            entry = LoadedModel(self._free_name(name or _default_name(key.source)), key,
-                                bundle, params, nbytes, loader=loader)
+            entry = LoadedModel(
+                self._free_name(name or _default_name(key.source)),
+                key,
+                bundle,
+                params,
+                nbytes,
+                loader=loader,
+            )
             self._models[key] = entry
             self.load_count += 1
             self._make_room(key.device, key.task, 0, keep=entry)
@@ -340,15 +375,20 @@ class ModelManager:
         """Load back models evicted for a load that then failed."""
         for key, loader, name in evicted:
             try:
-                bundle = loader(key.source, device=key.device, dtype=key.dtype,
-                                offline=self.config.offline)
+                bundle = loader(
+                    key.source,
+                    device=key.device,
+                    dtype=key.dtype,
+                    offline=self.config.offline,
+                )
             except Exception:
                 log.warning("could not load %s back after a failed load", name)
                 continue
             params, nbytes = memory.measure(bundle)
             with self._lock:
-                self._models[key] = LoadedModel(name, key, bundle, params, nbytes,
-                                                loader=loader)
+                self._models[key] = LoadedModel(
+                    name, key, bundle, params, nbytes, loader=loader
+                )
             self._notify("load", name)
 
     def _check_fits(self, nbytes, device, source):
@@ -371,18 +411,23 @@ class ModelManager:
             same_task = self._evictable(lambda e: e.key.task == task, keep)
             extra = 1 if keep is None else 0  # room for the one being loaded
             for entry in same_task[: max(0, len(same_task) + extra - limit)]:
-                evicted.append(self._evict(entry, f"only {limit} `{task}` model(s) are kept"))
+                evicted.append(
+                    self._evict(entry, f"only {limit} `{task}` model(s) are kept")
+                )
 
         budget = self.budget_bytes(device)
         for entry in self._evictable(lambda e: e.key.device == device, keep):
             if self.used_bytes(device) + incoming <= budget:
                 break
-            evicted.append(self._evict(entry, f"the budget on {device} is {format_size(budget)}"))
+            evicted.append(
+                self._evict(entry, f"the budget on {device} is {format_size(budget)}")
+            )
         return evicted
 
     def _evictable(self, predicate, keep):
         candidates = [
-            e for e in self._models.values()
+            e
+            for e in self._models.values()
             if not e.pinned and e is not keep and predicate(e)
         ]
         return sorted(candidates, key=lambda e: e.last_used)
@@ -408,7 +453,8 @@ class ModelManager:
             if names:
                 warnings.warn(
                     f"`{entry.name}` is unloaded but the variable(s) "
-                    f"{', '.join(names)} still hold it: `del {names[0]}` frees the memory.",
+                    f"{', '.join(names)} still hold it: `del {names[0]}` frees the "
+                    "memory.",
                     stacklevel=3,
                 )
         del entry.bundle
@@ -470,8 +516,18 @@ def _exists(source, task):
     return os.path.isdir(os.path.join(constants.HF_HUB_CACHE, folder))
 
 
-_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".keras",
-                    ".gguf", ".npz", ".onnx")
+_WEIGHT_SUFFIXES = (
+    ".safetensors",
+    ".bin",
+    ".pt",
+    ".pth",
+    ".ckpt",
+    ".h5",
+    ".keras",
+    ".gguf",
+    ".npz",
+    ".onnx",
+)
 
 
 def _bytes_on_disk(source):
@@ -481,8 +537,11 @@ def _bytes_on_disk(source):
         return os.path.getsize(path) if path.endswith(_WEIGHT_SUFFIXES) else 0
     if not os.path.isdir(path):
         return 0
-    return sum(entry.stat().st_size for entry in os.scandir(path)
-               if entry.is_file() and entry.name.endswith(_WEIGHT_SUFFIXES))
+    return sum(
+        entry.stat().st_size
+        for entry in os.scandir(path)
+        if entry.is_file() and entry.name.endswith(_WEIGHT_SUFFIXES)
+    )
 
 
 def _round_up_gb(nbytes):
@@ -504,7 +563,9 @@ def _device_of(bundle):
             continue
         for tensor in params():
             device = tensor.device
-            return "cpu" if device.type == "cpu" else f"{device.type}:{device.index or 0}"
+            return (
+                "cpu" if device.type == "cpu" else f"{device.type}:{device.index or 0}"
+            )
     return None
 
 

@@ -116,5 +116,7 @@ def names_holding(user_ns, ids):
     return sorted(
         name
         for name, value in user_ns.items()
-        if not name.startswith("_") and name not in ("In", "Out") and _reaches(value, ids)
+        if not name.startswith("_")
+        and name not in ("In", "Out")
+        and _reaches(value, ids)
     )

@@ -23,9 +23,15 @@ LOADERS = {
 
 # Bundled aliases that work offline: alias -> (task, what it is).
 BUNDLED = {
-    "sentiment": ("classify", "MiniLM encoder + a sentiment head trained by ipyllmapps"),
+    "sentiment": (
+        "classify",
+        "MiniLM encoder + a sentiment head trained by ipyllmapps",
+    ),
     "minilm": ("embed", "all-MiniLM-L6-v2 sentence encoder, 22.7M parameters"),
-    "imagenet": ("image", "EfficientNet-Lite0 trained on ImageNet-1k, 4.65M parameters"),
+    "imagenet": (
+        "image",
+        "EfficientNet-Lite0 trained on ImageNet-1k, 4.65M parameters",
+    ),
     "whisper-tiny.en": ("asr", "Whisper tiny.en (CTranslate2) through faster-whisper"),
     "digits-dcgan": ("gan", "DCGAN generator of 28x28 digits trained by ipyllmapps"),
     "smollm2": ("lm", "SmolLM2-135M-Instruct with its chat template"),
@@ -36,7 +42,9 @@ def loader_for(task):
     """Return the ``load`` function of an application."""
     if task not in LOADERS:
         raise UserError(
-            f"`{task}` is not a task: use one of {', '.join(f'`{t}`' for t in LOADERS)}."
+            f"`{task}` is not a task: use one of "
+            + ", ".join(f"`{t}`" for t in LOADERS)
+            + "."
         )
     module_name, function = LOADERS[task].split(":")
     return getattr(importlib.import_module(module_name), function)
@@ -72,8 +80,9 @@ def refuse_other_application(source, task):
     if task in _APPLICATIONS:
         _, _, works_on, own = _APPLICATIONS[task]
         instead = f", or for {works_on} `-m {own}`"
-    raise UserError(f"`{source}` is the bundled {what}: use `{magic.format(source)}`"
-                    f"{instead}.")
+    raise UserError(
+        f"`{source}` is the bundled {what}: use `{magic.format(source)}`{instead}."
+    )
 
 
 def task_of(source):

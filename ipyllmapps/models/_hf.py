@@ -12,8 +12,12 @@ def torch_dtype(dtype):
     """The torch dtype named by an ipyllmapps dtype string."""
     import torch
 
-    return {"auto": torch.float32, "float32": torch.float32,
-            "float16": torch.float16, "bfloat16": torch.bfloat16}[dtype]
+    return {
+        "auto": torch.float32,
+        "float32": torch.float32,
+        "float16": torch.float16,
+        "bfloat16": torch.bfloat16,
+    }[dtype]
 
 
 def from_pretrained(cls, source, *, offline, task, **kwargs):
@@ -35,8 +39,10 @@ def from_pretrained(cls, source, *, offline, task, **kwargs):
             )
     except (OSError, ValueError) as exc:
         if local.exists():
-            raise UserError(f"`{source}` is not a model folder that {task} can load: "
-                            f"{_first_line(exc)}") from None
+            raise UserError(
+                f"`{source}` is not a model folder that {task} can load: "
+                f"{_first_line(exc)}"
+            ) from None
         raise UserError(not_found_message(source, task)) from None
 
 

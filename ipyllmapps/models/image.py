@@ -259,14 +259,15 @@ def _from_path(path, offline):
         )
         if len(files) != 1:
             raise UserError(
-                f"`{path}` holds {len(files)} state-dict files with a sidecar .json and no "
-                "config.json: give the `.pt` file itself or a Hugging Face model folder."
+                f"`{path}` holds {len(files)} state-dict files with a sidecar .json "
+                "and no config.json: give the `.pt` file itself or a Hugging Face "
+                "model folder."
             )
         path = files[0]
     if path.suffix not in _STATE_SUFFIXES:
         raise UserError(
-            f"`{path}` is not a model file: give a `.pt`, `.pth` or `.safetensors` state "
-            "dict with its sidecar `.json`, or a Hugging Face model folder."
+            f"`{path}` is not a model file: give a `.pt`, `.pth` or `.safetensors` "
+            "state dict with its sidecar `.json`, or a Hugging Face model folder."
         )
     return _state_dict_bundle(path)
 
@@ -313,7 +314,8 @@ def read_state_dict(path):
     except (pickle.UnpicklingError, RuntimeError, OSError, EOFError) as exc:
         raise UserError(
             f"`{path.name}` is not a state dict that loads safely "
-            f"({_hf._first_line(exc)}): save it with `torch.save(model.state_dict(), ...)`."
+            f"({_hf._first_line(exc)}): save it with "
+            "`torch.save(model.state_dict(), ...)`."
         ) from None
 
 
@@ -448,7 +450,8 @@ def _class_names(folder, minimum=2):
     names = sorted(p.name for p in folder.iterdir() if p.is_dir() and _images_in(p))
     if len(names) < minimum:
         raise UserError(
-            f"`{folder}` has {len(names)} class folder(s) with images; it needs at least "
+            f"`{folder}` has {len(names)} class folder(s) with images; "
+            "it needs at least "
             f"{minimum}: lay it out as `{folder}/cat/*.jpg`, `{folder}/dog/*.jpg`."
         )
     return names
@@ -574,7 +577,10 @@ def finetune(dataset, settings, *, offline=False, on_step=None, on_epoch=None):
 
 
 def save(bundle, folder, name):
-    """Write ``name.pt`` (state dict) and ``name.json`` into ``folder``; return the .pt path."""
+    """Write ``name.pt`` (state dict) and ``name.json`` into ``folder``.
+
+    Returns the path of the ``.pt`` file.
+    """
     import torch
 
     folder = Path(folder).expanduser()
@@ -596,7 +602,7 @@ def save(bundle, folder, name):
 
 
 def _base_model(settings, num_classes, offline):
-    """Build the base with a new ``num_classes`` head; return it with its preprocessing."""
+    """Build the base with a new ``num_classes`` head, and its preprocessing."""
     import torch
 
     base, notes = settings.base, []

@@ -144,7 +144,8 @@ def _read_path(source, offline):
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
             raise UserError(
-                f"The folder `{source}` holds no image files ({', '.join(IMAGE_SUFFIXES[:5])}"
+                f"The folder `{source}` holds no image files "
+                f"({', '.join(IMAGE_SUFFIXES[:5])}"
                 ", ...): give a folder of images or the files themselves."
             )
         return [(str(p), _open(p, str(p))) for p in files]
@@ -187,7 +188,8 @@ def _fetch(url, offline):
             data = response.read()
     except (URLError, OSError, ValueError) as exc:
         raise UserError(
-            f"Cannot fetch `{url}` ({_reason(exc)}): download it and give its file path."
+            f"Cannot fetch `{url}` ({_reason(exc)}): download it and give its file "
+            "path."
         ) from None
     return from_bytes(data, url)
 

@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class FitResult:
-    """What a training run did: metrics per finished epoch, and whether it was stopped."""
+    """What a training run did: metrics per finished epoch, and whether it stopped."""
 
     epochs: list = field(default_factory=list)  # one dict of metrics per epoch
     interrupted: bool = False

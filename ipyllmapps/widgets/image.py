@@ -39,7 +39,9 @@ class ImageGrid:
         self.widget = w.GridBox(
             cards,
             layout=w.Layout(
-                grid_template_columns=f"repeat(auto-fill, minmax({THUMBNAIL + 120}px, 1fr))",
+                grid_template_columns=(
+                    f"repeat(auto-fill, minmax({THUMBNAIL + 120}px, 1fr))"
+                ),
                 grid_gap="8px",
             ),
         )
@@ -145,7 +147,8 @@ def _card_html(name, jpeg, record):
         '<figure style="margin:0;padding:6px;border:1px solid #ddd;width:280px">'
         f"<figcaption title='{escape(name)}'><b>{escape(_short(name))}</b></figcaption>"
         f'<img src="data:image/jpeg;base64,{base64.b64encode(jpeg).decode()}" '
-        f'style="max-width:{THUMBNAIL}px;max-height:{THUMBNAIL}px" alt="{escape(name)}">'
+        f'style="max-width:{THUMBNAIL}px;max-height:{THUMBNAIL}px" '
+        f'alt="{escape(name)}">'
         f"{_bars(record)}</figure>"
     )
 

@@ -7,8 +7,17 @@ import ipywidgets as w
 from ipyllmapps.errors import format_size
 from ipyllmapps.widgets._base import escape, run_guarded, show
 
-COLUMNS = ("name", "task", "framework", "device", "dtype", "parameters", "bytes",
-           "last used", "pinned")
+COLUMNS = (
+    "name",
+    "task",
+    "framework",
+    "device",
+    "dtype",
+    "parameters",
+    "bytes",
+    "last used",
+    "pinned",
+)
 
 
 class ModelsTable:
@@ -44,13 +53,17 @@ class ModelsTable:
         self.rows.children = [self._row(r) for r in records]
 
     def _row(self, record):
-        unload = w.Button(description="Unload", button_style="warning",
-                          layout=w.Layout(width="80px"))
-        pin = w.ToggleButton(value=record["pinned"], description="Pin",
-                             layout=w.Layout(width="60px"))
+        unload = w.Button(
+            description="Unload", button_style="warning", layout=w.Layout(width="80px")
+        )
+        pin = w.ToggleButton(
+            value=record["pinned"], description="Pin", layout=w.Layout(width="60px")
+        )
         unload.on_click(lambda _: self._handle_unload(record["name"], unload))
-        pin.observe(lambda change: self._handle_pin(record["name"], change["new"]),
-                    names="value")
+        pin.observe(
+            lambda change: self._handle_pin(record["name"], change["new"]),
+            names="value",
+        )
         label = w.HTML(_row_html(record))
         return w.HBox([label, pin, unload])
 
@@ -69,7 +82,9 @@ def text_table(records):
         return "No model is loaded."
     rows = [COLUMNS] + [_cells(r) for r in records]
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)) for row in rows]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths)) for row in rows
+    ]
     return "\n".join(line.rstrip() for line in lines)
 
 
@@ -87,9 +102,15 @@ def html_table(records):
 
 def _cells(record):
     return (
-        record["name"], record["task"], record["framework"], record["device"],
-        record["dtype"], f"{record['parameters']:,}", format_size(record["bytes"]),
-        _ago(record["last_used"]), "yes" if record["pinned"] else "",
+        record["name"],
+        record["task"],
+        record["framework"],
+        record["device"],
+        record["dtype"],
+        f"{record['parameters']:,}",
+        format_size(record["bytes"]),
+        _ago(record["last_used"]),
+        "yes" if record["pinned"] else "",
     )
 
 

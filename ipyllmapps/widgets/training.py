@@ -35,12 +35,15 @@ class TrainingView:
         self.history = {}  # curve name -> list of (step, value)
         self._step = 0
         self._drawn_at = 0.0
-        self.progress = w.IntProgress(value=0, min=0, max=max(1, total_steps),
-                                      layout=w.Layout(width="60%"))
+        self.progress = w.IntProgress(
+            value=0, min=0, max=max(1, total_steps), layout=w.Layout(width="60%")
+        )
         self.status = w.HTML(f"<b>{escape(title)}</b>")
         self.plot = w.Image(format="png", layout=w.Layout(max_width="520px"))
         self.sample = w.Image(format="png", layout=w.Layout(max_width="260px"))
-        self.widget = w.VBox([self.status, self.progress, w.HBox([self.plot, self.sample])])
+        self.widget = w.VBox(
+            [self.status, self.progress, w.HBox([self.plot, self.sample])]
+        )
         self._handle = None
 
     def show(self):
@@ -85,8 +88,10 @@ class TrainingView:
             html = f"<p><b>{escape(self.title)}</b>: {escape(summary)}</p>"
             for image in (self.plot.value, self.sample.value):
                 if image:
-                    html += (f'<img src="data:image/png;base64,'
-                             f'{png_base64(bytes(image))}" style="max-width:520px">')
+                    html += (
+                        f'<img src="data:image/png;base64,'
+                        f'{png_base64(bytes(image))}" style="max-width:520px">'
+                    )
             bundle["text/html"] = html
             bundle.update(_view(self.widget))
             self._handle.update(bundle, raw=True)

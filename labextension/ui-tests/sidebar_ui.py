@@ -74,13 +74,22 @@ def _write_notebook(path, model):
     cells = ["%load_ext ipyllmapps", f"%models load {model} --task classify"]
     notebook = {
         "cells": [
-            {"cell_type": "code", "execution_count": None, "id": f"cell{i}",
-             "metadata": {}, "outputs": [], "source": source}
+            {
+                "cell_type": "code",
+                "execution_count": None,
+                "id": f"cell{i}",
+                "metadata": {},
+                "outputs": [],
+                "source": source,
+            }
             for i, source in enumerate(cells)
         ],
         "metadata": {
-            "kernelspec": {"display_name": "Python 3 (ipykernel)",
-                           "language": "python", "name": "python3"},
+            "kernelspec": {
+                "display_name": "Python 3 (ipykernel)",
+                "language": "python",
+                "name": "python3",
+            },
         },
         "nbformat": 4,
         "nbformat_minor": 5,
@@ -120,9 +129,12 @@ class _JupyterLab:
             JUPYTER_CONFIG_DIR=str(self.state / "config"),
         )
         command = [
-            sys.executable, "-m", "jupyterlab",
+            sys.executable,
+            "-m",
+            "jupyterlab",
             "--no-browser",
-            "--ip", "127.0.0.1",
+            "--ip",
+            "127.0.0.1",
             f"--port={self.port}",
             "--ServerApp.port_retries=0",
             "--allow-root",
@@ -133,15 +145,21 @@ class _JupyterLab:
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         ]
         self._log_file = self.log.open("w")
-        self.process = subprocess.Popen(command, cwd=self.root, env=env,
-                                        stdout=self._log_file, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            command,
+            cwd=self.root,
+            env=env,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"jupyter lab exited:\n{self.log.read_text()}")
             try:
-                with urllib.request.urlopen(f"{self.url}/api/status?token={self.token}",
-                                            timeout=2):
+                with urllib.request.urlopen(
+                    f"{self.url}/api/status?token={self.token}", timeout=2
+                ):
                     return self
             except OSError:
                 time.sleep(0.5)

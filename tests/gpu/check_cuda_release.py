@@ -41,19 +41,29 @@ def main():
     manager = ipyllmapps.manager()
     baseline = torch.cuda.memory_allocated()
 
-    ip.run_cell("import ipyllmapps, torch\n"
-                "ipyllmapps.manager().load('big', 'demo', loader, device='cuda')")
+    ip.run_cell(
+        "import ipyllmapps, torch\n"
+        "ipyllmapps.manager().load('big', 'demo', loader, device='cuda')"
+    )
     held = torch.cuda.memory_allocated() - baseline
     check("load on the GPU", held >= 500 * MB, f"{held / MB:.0f} MB allocated")
-    check("auto budget from mem_get_info", manager.budget_bytes("cuda:0") > 0,
-          f"{manager.budget_bytes('cuda:0') / 2**30:.1f} GB")
+    check(
+        "auto budget from mem_get_info",
+        manager.budget_bytes("cuda:0") > 0,
+        f"{manager.budget_bytes('cuda:0') / 2**30:.1f} GB",
+    )
 
-    ip.run_cell("m = ipyllmapps.manager().get('big').bundle.model\n"
-                "try:\n    m(torch.zeros(3, 3, device='cuda'))\nfinally:\n    del m")
+    ip.run_cell(
+        "m = ipyllmapps.manager().get('big').bundle.model\n"
+        "try:\n    m(torch.zeros(3, 3, device='cuda'))\nfinally:\n    del m"
+    )
     ip.run_cell("%models unload big")
     after = torch.cuda.memory_allocated() - baseline
-    check("unload after a failed forward pass", after < 0.1 * 512 * MB,
-          f"{after / MB:.1f} MB left")
+    check(
+        "unload after a failed forward pass",
+        after < 0.1 * 512 * MB,
+        f"{after / MB:.1f} MB left",
+    )
 
     for _ in range(10):
         ip.run_cell("ipyllmapps.manager().load('big', 'demo', loader, device='cuda')")
@@ -64,9 +74,13 @@ def main():
     ip.run_cell("ipyllmapps.manager().load('big', 'demo', loader, device='cuda')")
     ip.run_cell("%models to big cpu")
     moved = torch.cuda.memory_allocated() - baseline
-    check("move to the CPU frees the GPU", moved < 0.1 * 512 * MB, f"{moved / MB:.1f} MB")
+    check(
+        "move to the CPU frees the GPU", moved < 0.1 * 512 * MB, f"{moved / MB:.1f} MB"
+    )
     reserved = torch.cuda.memory_reserved()
-    check("CUDA cache emptied", reserved < 64 * MB + baseline, f"{reserved / MB:.0f} MB")
+    check(
+        "CUDA cache emptied", reserved < 64 * MB + baseline, f"{reserved / MB:.0f} MB"
+    )
 
 
 if __name__ == "__main__":
