@@ -258,6 +258,24 @@ def test_undecodable_files(shell, capsys, tmp_path, monkeypatch):
     )
 
 
+@pytest.mark.real
+def test_m4a_is_decoded_through_ffmpeg(shell, tmp_path):
+    """A format soundfile cannot read goes through ffmpeg (installed by .ci/run)."""
+    import shutil
+    import subprocess
+
+    ffmpeg = shutil.which("ffmpeg")
+    assert ffmpeg, "ffmpeg is needed: `apt-get install ffmpeg` (.ci/run does it)"
+    m4a = tmp_path / "lights.m4a"
+    subprocess.run(
+        [ffmpeg, "-loglevel", "error", "-i", str(DATA / "lights.wav"), str(m4a)],
+        check=True,
+    )
+    run(shell, f"%transcribe {m4a} -o heard")
+    text = " ".join(shell.user_ns["heard"]["text"]).lower()
+    assert "kitchen lights" in text
+
+
 # -- the view ----------------------------------------------------------------------
 
 
