@@ -1,5 +1,6 @@
 """Shared fixtures: a real IPython shell with the extension loaded, offline."""
 
+import atexit
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -27,6 +28,10 @@ def shell():
     ip.extension_manager.load_extension("ipyllmapps")
     yield ip
     ip.extension_manager.unload_extension("ipyllmapps")
+    # Each shell registers an exit hook that empties its caches with a full
+    # garbage collection; hundreds of them kept pytest busy for minutes after
+    # the last test. This shell's test is over, so its hook goes.
+    atexit.unregister(ip.atexit_operations)
     InteractiveShell.clear_instance()
 
 
