@@ -61,11 +61,11 @@ def bar_html(label, score, width=160):
 def run_guarded(output, button, action):
     """Run a button callback, disabling the button while it works.
 
-    Whatever ``action`` prints or displays goes to ``output`` (under a kernel),
-    and so does any error it raises: a user mistake as one line, a bug as its
-    traceback. Errors are written into ``output`` directly, so they land under
-    this widget whether or not a kernel routes the output, never in whatever
-    cell happens to run now.
+    Whatever ``action`` prints or displays goes to ``output`` (under a kernel).
+    An error it raises replaces what ``output`` shows: a user mistake as one
+    line, a bug as its traceback. The error is written into ``output``
+    directly, so it lands under this widget whether or not a kernel routes the
+    output, never in whatever cell happens to run now.
     """
     from ipyllmapps.errors import UserError
 
@@ -75,8 +75,12 @@ def run_guarded(output, button, action):
             try:
                 action()
             except UserError as exc:
-                output.append_stderr(f"UsageError: {exc}\n")
+                _show_error(output, f"UsageError: {exc}\n")
             except Exception:
-                output.append_stderr(traceback.format_exc())
+                _show_error(output, traceback.format_exc())
     finally:
         button.disabled = False
+
+
+def _show_error(output, text):
+    output.outputs = ({"output_type": "stream", "name": "stderr", "text": text},)

@@ -10,12 +10,10 @@ can read it without a kernel.
 
 import html as _html
 import re
-import traceback
 
 import ipywidgets as w
 
-from ipyllmapps.errors import UserError
-from ipyllmapps.widgets._base import escape, show
+from ipyllmapps.widgets._base import escape, run_guarded, show
 
 
 class QuestionCard(w.VBox):
@@ -84,7 +82,7 @@ class QuestionCard(w.VBox):
                 self.item, "hide" if hidden else "reveal"
             )
 
-        guarded(self.output, self.reveal_button, action)
+        run_guarded(self.output, self.reveal_button, action)
 
     def _handle_check(self, _button):
         def action():
@@ -92,7 +90,7 @@ class QuestionCard(w.VBox):
             text, html = feedback_views(self.item, feedback, self.instructor)
             render(self.output, text, html)
 
-        guarded(self.output, self.check_button, action)
+        run_guarded(self.output, self.check_button, action)
 
 
 class ProblemCard(w.VBox):
@@ -138,7 +136,7 @@ class ProblemCard(w.VBox):
         show(self, card_text(self.item), html=card_html(self.item, with_answer=True))
 
     def _handle_insert(self, button, code):
-        guarded(
+        run_guarded(
             self.output, button, lambda: render(self.output, self._insert(code), None)
         )
 
@@ -257,14 +255,14 @@ class QuizView(w.VBox):
                 total - covered,
             )
 
-        guarded(self.output, self.check_button, action)
+        run_guarded(self.output, self.check_button, action)
 
     def _handle_reveal(self, _button):
         def action():
             self.answer_view.layout.display = ""
             self.self_check.layout.display = ""
 
-        guarded(self.output, self.reveal_button, action)
+        run_guarded(self.output, self.reveal_button, action)
 
     def _handle_self_check(self, button, score):
         def action():
@@ -272,7 +270,7 @@ class QuizView(w.VBox):
             self._record(item, "self-check", self.answer_box.value, score, None, None)
             render(self.output, _t(item, "knew_note" if score else "missed_note"), None)
 
-        guarded(self.output, button, action)
+        run_guarded(self.output, button, action)
 
     def _handle_next(self, _button):
         def action():
@@ -285,7 +283,7 @@ class QuizView(w.VBox):
             else:
                 self._show_question()
 
-        guarded(self.output, self.next_button, action)
+        run_guarded(self.output, self.next_button, action)
 
     def _record(self, item, mode, answer, score, covered, missed):
         record = {
@@ -351,23 +349,6 @@ def show_matches(matches):
 def show_results(records, total):
     """Display a quiz's results (for ``%quiz --results``)."""
     show(None, results_text(records, total), html=score_html(records, total))
-
-
-def guarded(output, button, action):
-    """Run a callback with ``button`` disabled; show errors in ``output``.
-
-    A user mistake shows as one line, a bug as its traceback, both under the
-    widget (written into the ``outputs`` trait, which needs no kernel).
-    """
-    button.disabled = True
-    try:
-        action()
-    except UserError as exc:
-        output.outputs = (_stream(f"UsageError: {exc}\n", "stderr"),)
-    except Exception:
-        output.outputs = (_stream(traceback.format_exc(), "stderr"),)
-    finally:
-        button.disabled = False
 
 
 def render(output, text, html):
@@ -522,10 +503,6 @@ def _explanation_html(item):
     return (
         f"<h4>{escape(_t(item, 'explanation'))}</h4>{markdown_html(item.explanation)}"
     )
-
-
-def _stream(text, name):
-    return {"output_type": "stream", "name": name, "text": text}
 
 
 _WORDS = {
