@@ -381,10 +381,13 @@ def test_finetune_lm_lowers_the_loss(shell, gpt2, tmp_path, capsys):
         ("", "the following arguments are required: --data"),
         ("--data {txt} --epochs 0", "`--epochs` must be at least 1"),
         ("--data {txt} --block-size 2", "`--block-size` must be at least 8"),
-        ("--data {txt} --lr inf", "`--lr` must be above 0 and at most 1, like 5e-5"),
-        ("--data {txt} --lr nan", "`--lr` must be above 0 and at most 1"),
-        ("--data {txt} --lr 0", "`--lr` must be above 0 and at most 1"),
-        ("--data {txt} --lr 5", "`--lr` must be above 0 and at most 1"),
+        (
+            "--data {txt} --lr inf",
+            "`--lr inf` must be above 0 and at most 1: try `--lr 5e-5`",
+        ),
+        ("--data {txt} --lr nan", "`--lr nan` must be above 0 and at most 1"),
+        ("--data {txt} --lr 0", "`--lr 0` must be above 0 and at most 1"),
+        ("--data {txt} --lr 5", "`--lr 5` must be above 0 and at most 1"),
         ("--data {txt} --epochs -2", "`--epochs` must be at least 1"),
     ],
 )

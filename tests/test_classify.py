@@ -353,6 +353,8 @@ def test_finetune_ctrl_c_keeps_the_last_finished_epoch(
             "`--eval-split 1.5` must be in [0, 1)",
         ),
         ("--data {data} --epochs 0", "`--epochs 0` must be at least 1"),
+        ("--data {data} --lr inf", "`--lr inf` must be above 0 and at most 1"),
+        ("--data {data} --lr nan", "`--lr nan` must be above 0 and at most 1"),
         ("", "the following arguments are required: --data"),
     ],
 )

@@ -234,7 +234,7 @@ def test_folders_and_globs(shell, tiny, tmp_path, photo):
             "No file or folder `missing.png`: check the path.",
         ),
         ("%classify_image 'nomatch*.png'", "No file matches `nomatch*.png`"),
-        ("%classify_image img -k 0", "`-k 0` must be 1 or more."),
+        ("%classify_image img -k 0", "`-k 0` must be at least 1: try `-k 5`."),
         ("%classify_image img --bogus", "unrecognized arguments: --bogus"),
         ("%classify_image img -m ./none.pt", "No file or folder `./none.pt`"),
         (
@@ -578,7 +578,14 @@ def test_class_folders_without_train_test_are_split(tmp_path):
         ("%finetune image", "the following arguments are required: --data"),
         ("%finetune image --data /no/such/dir", "No folder `/no/such/dir`"),
         ("%finetune image --data {one} ", "needs at least 2"),
-        ("%finetune image --data {data} --epochs 0", "`--epochs 0` must be 1 or more."),
+        (
+            "%finetune image --data {data} --epochs 0",
+            "`--epochs 0` must be at least 1: try `--epochs 3`.",
+        ),
+        (
+            "%finetune image --data {data} --lr inf",
+            "`--lr inf` must be above 0 and at most 1: try `--lr 1e-4`.",
+        ),
         ("%finetune image --data {data} --base vgg99", "`--base vgg99` is not a base"),
         (
             "%finetune image --data {data} --image-size 4",

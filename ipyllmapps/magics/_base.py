@@ -66,6 +66,20 @@ _IPYTHON_NAMES = {
 }
 
 
+def check_count(value, flag, example):
+    """Refuse a count below 1 (epochs, batch size, top-k...); ``None`` is unset."""
+    if value is not None and value < 1:
+        raise UserError(f"`{flag} {value}` must be at least 1: try `{flag} {example}`.")
+
+
+def check_rate(value, flag, example):
+    """Refuse a learning rate outside (0, 1], NaN and infinity included."""
+    if value is not None and not 0 < value <= 1:
+        raise UserError(
+            f"`{flag} {value:g}` must be above 0 and at most 1: try `{flag} {example}`."
+        )
+
+
 def as_table(records):
     """Return records as a pandas DataFrame when pandas is installed."""
     try:

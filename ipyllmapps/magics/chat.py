@@ -8,7 +8,7 @@ from IPython.core.magic import line_cell_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from ipyllmapps.errors import UserError, user_errors
-from ipyllmapps.magics._base import AppMagics, check_variable_name, parse
+from ipyllmapps.magics._base import AppMagics, check_rate, check_variable_name, parse
 
 CHAT_MAX_NEW_TOKENS = 256
 CHAT_TEMPERATURE = 0.3
@@ -392,10 +392,10 @@ def finetune(magics, line):
         (args.block_size < 8, "`--block-size` must be at least 8, like 128"),
         (args.epochs < 1, "`--epochs` must be at least 1, like 3"),
         (args.batch_size < 1, "`--batch-size` must be at least 1, like 8"),
-        (not 0 < args.lr <= 1, "`--lr` must be above 0 and at most 1, like 5e-5"),
     ]:
         if bad:
             raise UserError(message + ".")
+    check_rate(args.lr, "--lr", "5e-5")
     if args.out:
         check_variable_name(args.out)
 

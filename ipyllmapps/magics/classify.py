@@ -6,7 +6,13 @@ from IPython.core.magic import line_cell_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from ipyllmapps.errors import UserError, user_errors
-from ipyllmapps.magics._base import AppMagics, check_variable_name, parse
+from ipyllmapps.magics._base import (
+    AppMagics,
+    check_count,
+    check_rate,
+    check_variable_name,
+    parse,
+)
 from ipyllmapps.models.classify import TEMPLATE
 
 _ENCODERS = ("minilm", "sentiment")  # models whose zero-shot path is MiniLM's
@@ -88,9 +94,9 @@ class ClassifyMagics(AppMagics):
         if args is None:
             return
         texts = _texts(args, cell)
-        _check_positive(args.batch_size, "--batch-size", "32")
+        check_count(args.batch_size, "--batch-size", "32")
         if args.top_k is not None:
-            _check_positive(args.top_k, "-k", "2")
+            check_count(args.top_k, "-k", "2")
         labels = _labels(args.labels) if args.labels is not None else None
         _check_template(args.template)
 
@@ -187,10 +193,9 @@ def finetune(magics, line):
     args = parse(finetune, line)
     if args is None:
         return
-    _check_positive(args.epochs, "--epochs", "3")
-    _check_positive(args.batch_size, "--batch-size", "16")
-    if not args.lr > 0:
-        raise UserError(f"`--lr {args.lr}` must be positive: try `--lr 1e-4`.")
+    check_count(args.epochs, "--epochs", "3")
+    check_count(args.batch_size, "--batch-size", "16")
+    check_rate(args.lr, "--lr", "1e-4")
     if not 0 <= args.eval_split < 1:
         raise UserError(
             f"`--eval-split {args.eval_split}` must be in [0, 1): try "
@@ -307,8 +312,3 @@ def _check_template(template):
             f"`--template {template}` needs one `{{}}` where the label goes and no "
             'other braces: `--template "This review is {}."`.'
         )
-
-
-def _check_positive(value, flag, example):
-    if value < 1:
-        raise UserError(f"`{flag} {value}` must be at least 1: try `{flag} {example}`.")

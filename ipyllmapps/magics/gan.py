@@ -7,7 +7,13 @@ from IPython.core.magic import line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from ipyllmapps.errors import UserError, user_errors
-from ipyllmapps.magics._base import AppMagics, check_variable_name, parse
+from ipyllmapps.magics._base import (
+    AppMagics,
+    check_count,
+    check_rate,
+    check_variable_name,
+    parse,
+)
 
 MAX_SAMPLES = 1024
 MAX_SEED = 2**31 - 1
@@ -79,10 +85,7 @@ class GanMagics(AppMagics):
                 f"`%gan_sample {args.count}`: draw between 1 and {MAX_SAMPLES} images, "
                 "like `%gan_sample 16`."
             )
-        if args.nrow is not None and args.nrow < 1:
-            raise UserError(
-                f"`--nrow {args.nrow}`: use a positive number, like `--nrow 4`."
-            )
+        check_count(args.nrow, "--nrow", "4")
         _check_seed(args.seed)
         if args.out:
             check_variable_name(args.out)
@@ -181,9 +184,9 @@ class GanMagics(AppMagics):
         args = parse(self.gan_train, line)
         if args is None:
             return
-        _check_positive(args, "epochs", "--epochs 5")
-        _check_positive(args, "latent", "--latent 100")
-        _check_positive(args, "steps", "--steps 10")
+        check_count(args.epochs, "--epochs", "5")
+        check_count(args.latent, "--latent", "100")
+        check_count(args.steps, "--steps", "10")
         if args.batch_size < 2:
             raise UserError(
                 f"`--batch-size {args.batch_size}`: batch norm needs at least "
@@ -193,10 +196,7 @@ class GanMagics(AppMagics):
             raise UserError(
                 f"`--width {args.width}`: use at least 4, like `--width 32`."
             )
-        if not 0 < args.lr <= 1:  # NaN fails this too
-            raise UserError(
-                f"`--lr {args.lr}`: use a positive rate up to 1, like `--lr 2e-4`."
-            )
+        check_rate(args.lr, "--lr", "2e-4")
         _check_seed(args.seed)
         if args.save:
             _check_save(args.save, args.backend)
@@ -302,12 +302,6 @@ def _check_seed(seed):
             f"`--seed {seed}`: use a whole number from 0 to {MAX_SEED}, "
             "like `--seed 1`."
         )
-
-
-def _check_positive(args, flag, example):
-    value = getattr(args, flag)
-    if value is not None and value < 1:
-        raise UserError(f"`--{flag} {value}`: use a positive number, like `{example}`.")
 
 
 def _png_path(text):

@@ -7,7 +7,13 @@ from IPython.core.magic import line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from ipyllmapps.errors import UserError, user_errors
-from ipyllmapps.magics._base import AppMagics, check_variable_name, parse
+from ipyllmapps.magics._base import (
+    AppMagics,
+    check_count,
+    check_rate,
+    check_variable_name,
+    parse,
+)
 from ipyllmapps.models import imageio
 
 
@@ -75,8 +81,8 @@ class ImageMagics(AppMagics):
                 "Give images to classify: `%classify_image cat.jpg`, a folder, a "
                 "variable name, or `%classify_image --upload`."
             )
-        _check_positive(args.top_k, "-k")
-        _check_positive(args.batch_size, "--batch-size")
+        check_count(args.top_k, "-k", "5")
+        check_count(args.batch_size, "--batch-size", "32")
         model = args.model or self.config_obj.image_model
 
         if args.upload:
@@ -209,14 +215,13 @@ def finetune(magics, line):
     args = parse(finetune_image, line)
     if args is None:
         return
-    _check_positive(args.epochs, "--epochs")
-    _check_positive(args.batch_size, "--batch-size")
+    check_count(args.epochs, "--epochs", "3")
+    check_count(args.batch_size, "--batch-size", "32")
     if args.image_size is not None and args.image_size < 16:
         raise UserError(
             f"`--image-size {args.image_size}` is too small: use 32 or more."
         )
-    if args.lr is not None and not args.lr > 0:
-        raise UserError(f"`--lr {args.lr}` must be positive: use `--lr 1e-4`.")
+    check_rate(args.lr, "--lr", "1e-4")
     name = args.name or Path(args.data).expanduser().resolve().name
     if not name.replace("-", "_").replace(".", "_").isidentifier():
         raise UserError(
@@ -281,8 +286,3 @@ def _summary(result, name, saved):
     if saved is not None:
         parts.append(f"saved to {saved}")
     return "; ".join(parts)
-
-
-def _check_positive(value, flag):
-    if value < 1:
-        raise UserError(f"`{flag} {value}` must be 1 or more.")
