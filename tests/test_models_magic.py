@@ -63,6 +63,9 @@ def test_models_table_widget_and_fallback(shell, capsys):
     unload.click()
     assert len(manager) == 0
     assert "No model is loaded" in table.rows.children[0].value
+    pin.value = False  # a row of a model that is gone: the error shows under the table
+    assert "No model named `tiny` is loaded" in table.output.outputs[-1]["text"]
+    assert not pin.disabled
 
 
 def test_models_output_has_text_fallback(shell):

@@ -61,7 +61,7 @@ class ModelsTable:
         )
         unload.on_click(lambda _: self._handle_unload(record["name"], unload))
         pin.observe(
-            lambda change: self._handle_pin(record["name"], change["new"]),
+            lambda change: self._handle_pin(record["name"], change["new"], pin),
             names="value",
         )
         label = w.HTML(_row_html(record))
@@ -71,9 +71,8 @@ class ModelsTable:
         run_guarded(self.output, button, lambda: self._unload(name))
         self.refresh()
 
-    def _handle_pin(self, name, pinned):
-        with self.output:
-            self._pin(name, pinned)
+    def _handle_pin(self, name, pinned, toggle):
+        run_guarded(self.output, toggle, lambda: self._pin(name, pinned))
 
 
 def text_table(records):
